@@ -1,0 +1,6 @@
+// Entry points of the deployed bundle. Module scope only registers handlers: clients are
+// created on first use, so a cold start stays cheap.
+import * as functions from "@google-cloud/functions-framework";
+import { createRefreshTokensHandler } from "./refresh-handler";
+
+functions.cloudEvent("refreshTokens", createRefreshTokensHandler());
