@@ -21,6 +21,9 @@ export function createSecretManagerClient(options: SecretManagerClientOptions): 
         port: Number(match[2]),
         sslCreds: grpc.credentials.createInsecure(),
         projectId: options.projectId,
+        // Without an explicit universe domain, gax asks google-auth-library for one, which probes the
+        // GCE metadata server (169.254.169.254) even though plaintext channels need no credentials.
+        universeDomain: "googleapis.com",
     });
 }
 
@@ -66,10 +69,12 @@ export function createSecretManagerTokenStore(options: SecretManagerTokenStoreOp
     const secretName = (kind: TokenKind) => `projects/${projectId}/secrets/${secrets[kind]}`;
     // The client retries only some reads by default and never AddSecretVersion; every call here
     // gets the same bounded exponential backoff (a duplicate version from a lost answer is harmless).
+    // Each attempt gets the whole budget as its deadline (gax trims it to what is left); without
+    // one, gax gives attempts a zero deadline and "retries" calls that had in fact succeeded.
     const callOptions: CallOptions = {
         retry: createRetryOptions(
             retryableCodes,
-            createBackoffSettings(Math.min(200, retryBudgetMs), 2, Math.max(200, retryBudgetMs / 4), null, null, null, retryBudgetMs),
+            createBackoffSettings(Math.min(200, retryBudgetMs), 2, Math.max(200, retryBudgetMs / 4), retryBudgetMs, 1, retryBudgetMs, retryBudgetMs),
         ),
     };
 

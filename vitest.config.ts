@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+// One suite per layer, as the tree is laid out: pure units, the local stand-ins, the built
+// bundle end to end, and the Pulumi program under mocks.
+export default defineConfig({
+    test: {
+        setupFiles: ["test/helpers/loopback-only.ts"],
+        projects: [
+            { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+            { extends: true, test: { name: "local", include: ["test/local/**/*.test.ts"], testTimeout: 20_000 } },
+            { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 30_000 } },
+            { extends: true, test: { name: "infra", include: ["test/infra/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+        ],
+    },
+});
