@@ -33,21 +33,33 @@ function frameworkVersion(): string {
     return version;
 }
 
-/** Hash the folder's files in name order, so the result is independent of file system order. */
-export function hashBundleDir(dir: string): string {
+/** Hash the files in name order, so the result is independent of file system order. */
+function hashFiles(files: ReadonlyMap<string, string | Uint8Array>): string {
     const hash = createHash("sha256");
-    for (const name of fs.readdirSync(dir).sort()) {
-        hash.update(name).update("\0").update(fs.readFileSync(path.join(dir, name))).update("\0");
-    }
+    for (const name of [...files.keys()].sort()) hash.update(name).update("\0").update(files.get(name)!).update("\0");
     return hash.digest("hex");
 }
 
-export async function buildFunctionBundle(outDir: string = defaultBundleDir): Promise<FunctionBundle> {
-    fs.rmSync(outDir, { recursive: true, force: true });
+/** The hash of a built folder, as `buildFunctionBundle` reports it. */
+export function hashBundleDir(dir: string): string {
+    const files = new Map<string, Uint8Array>();
+    for (const name of fs.readdirSync(dir)) if (!name.endsWith(".tmp")) files.set(name, fs.readFileSync(path.join(dir, name)));
+    return hashFiles(files);
+}
+
+/** Replaces a file in one step, so a process reading the folder meanwhile sees the old or the new file, never half of one. */
+function writeFileAtomic(file: string, contents: string | Uint8Array): void {
+    const temporary = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temporary, contents);
+    fs.renameSync(temporary, file);
+}
+
+export async function buildFunctionBundle(outDir: string = defaultBundleDir, sourceDir: string = functionSourceDir): Promise<FunctionBundle> {
     fs.mkdirSync(outDir, { recursive: true });
     const result = await esbuild.build({
-        entryPoints: [path.join(functionSourceDir, "index.ts")],
+        entryPoints: [path.join(sourceDir, "index.ts")],
         outfile: path.join(outDir, "index.js"),
+        write: false,
         bundle: true,
         platform: "node",
         format: "cjs",
@@ -71,10 +83,12 @@ export async function buildFunctionBundle(outDir: string = defaultBundleDir): Pr
         engines: { node: ">=20" },
         dependencies: { "@google-cloud/functions-framework": frameworkVersion() },
     };
-    fs.writeFileSync(path.join(outDir, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
-    const files = fs
-        .readdirSync(outDir)
-        .sort()
-        .map((name) => ({ name, bytes: fs.statSync(path.join(outDir, name)).size }));
-    return { dir: outDir, sha256: hashBundleDir(outDir), files };
+    const wanted = new Map<string, string | Uint8Array>([["package.json", JSON.stringify(manifest, null, 2) + "\n"]]);
+    for (const file of result.outputFiles) wanted.set(path.basename(file.path), file.contents);
+    // Files are replaced in place (not by emptying the folder first): a function served from this
+    // folder by another process keeps working while it is rebuilt.
+    for (const name of fs.readdirSync(outDir)) if (!wanted.has(name)) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+    for (const [name, contents] of wanted) writeFileAtomic(path.join(outDir, name), contents);
+    const files = [...wanted.keys()].sort().map((name) => ({ name, bytes: fs.statSync(path.join(outDir, name)).size }));
+    return { dir: outDir, sha256: hashFiles(wanted), files };
 }
