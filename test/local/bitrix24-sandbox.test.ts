@@ -289,12 +289,12 @@ describe('faults', () => {
   it('slow + consume: the refresh happens at once, a client that gave up loses the new pair', async () => {
     const b24 = await start();
     const { refreshToken } = b24.authorize();
-    b24.failNext({ kind: 'slow', delayMs: 150, consume: true });
+    b24.failNext({ kind: 'slow', delayMs: 300, consume: true });
 
     await refreshAndGiveUp(b24, refreshToken);
     expect(b24.liveRefreshToken()).not.toBe(refreshToken);
     expect(b24.refreshCount()).toBe(1);
-    await sleep(250);
+    await sleep(400);
     expect(b24.tokenCalls[0]).toMatchObject({ fault: 'slow', outcome: 'ok', consumed: true, delivered: false });
     expect(json(await refresh(b24, refreshToken))).toEqual({ error: 'invalid_grant' });
   });
@@ -302,9 +302,9 @@ describe('faults', () => {
   it('slow without consume: nothing happens if the client gave up; a patient client gets the answer', async () => {
     const b24 = await start();
     const { refreshToken } = b24.authorize();
-    b24.failNext({ kind: 'slow', delayMs: 120, consume: false });
+    b24.failNext({ kind: 'slow', delayMs: 300, consume: false });
     await refreshAndGiveUp(b24, refreshToken);
-    await sleep(220);
+    await sleep(400);
     expect(b24.liveRefreshToken()).toBe(refreshToken);
     expect(b24.tokenCalls[0]).toMatchObject({ outcome: 'fault', consumed: false, delivered: false });
 
