@@ -4,6 +4,7 @@ import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { createBackoffSettings, createRetryOptions, grpc, type CallOptions } from "google-gax";
 import type { SecretMeta, SecretVersionInfo, TokenKind, TokenStore, VersionState } from "../core/ports";
 import { StoreError, type StoreErrorCode } from "../core/ports";
+import { accessAnnotationKeys } from "../core/refresh-state";
 import type { Redactor } from "./redactor";
 
 export interface SecretManagerClientOptions {
@@ -137,6 +138,18 @@ export function createSecretManagerTokenStore(options: SecretManagerTokenStoreOp
                 client.addSecretVersion({ parent: secretName(kind), payload: { data: Buffer.from(value, "utf8") } }, callOptions),
             );
             return versionNumber(version.name);
+        },
+
+        async describeAccessToken(version, expiresAtMs) {
+            const [secret] = await call("GetSecret", () => client.getSecret({ name: secretName("access") }, callOptions));
+            const annotations = {
+                ...(secret.annotations ?? {}),
+                [accessAnnotationKeys.version]: String(version),
+                [accessAnnotationKeys.expiresAt]: new Date(expiresAtMs).toISOString(),
+            };
+            await call("UpdateSecret", () =>
+                client.updateSecret({ secret: { name: secretName("access"), etag: secret.etag, annotations }, updateMask: { paths: ["annotations"] } }, callOptions),
+            );
         },
 
         async destroyVersion(kind, version) {

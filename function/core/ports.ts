@@ -48,6 +48,11 @@ export interface TokenStore {
     /** Adds a version and returns its number. */
     addVersion(kind: TokenKind, value: string): Promise<number>;
     destroyVersion(kind: TokenKind, version: number): Promise<void>;
+    /**
+     * Publishes which access-token version is current and when it expires, as annotations on the
+     * access-token secret, for consumers that may not read the refresh-token secret.
+     */
+    describeAccessToken(version: number, expiresAtMs: number): Promise<void>;
 }
 
 /** A token pair as Bitrix24 returned it, validated. */

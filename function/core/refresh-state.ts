@@ -14,6 +14,12 @@ export const annotationKeys = {
     failureLoggedAt: "b24-failure-logged-at",
 } as const;
 
+/** Annotations on the access-token secret: what consumers read to cache the token until it expires. */
+export const accessAnnotationKeys = {
+    version: "b24-access-version",
+    expiresAt: "b24-access-expires-at",
+} as const;
+
 export interface Lease {
     holder: string;
     expiresAt: number; // ms

@@ -276,10 +276,19 @@ async function whileHoldingLease(ports: RefreshPorts, settings: RefreshSettings,
         };
     }
 
+    const expiresAtMs = tokens.expiresAt * 1000;
+    try {
+        await ports.store.describeAccessToken(accessVersion, expiresAtMs);
+    } catch (error) {
+        log.write({
+            severity: "WARNING",
+            event: "refresh.warning",
+            message: `Could not annotate the access-token secret with the new expiry; consumers fall back to reading the newest version: ${safeMessage(error)}`,
+        });
+    }
     await pruneVersions(ports, "refresh", settings.keepVersions, refreshVersion);
     await pruneVersions(ports, "access", settings.keepVersions, accessVersion);
 
-    const expiresAtMs = tokens.expiresAt * 1000;
     log.write({
         severity: "NOTICE",
         event: "refresh.succeeded",

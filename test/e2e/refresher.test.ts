@@ -46,6 +46,9 @@ describe("refreshTokens on the built bundle", () => {
         expect(events(s, "refresh.succeeded")).toHaveLength(1);
         expect(events(s, "refresh.succeeded")[0]).toMatchObject({ severity: "NOTICE", refreshVersion: 2, accessVersion: 2 });
         expect(s.annotations()["b24-lease-holder"]).toBeUndefined();
+        const published = s.emulator.inspect(s.accessSecret)!.annotations;
+        expect(published["b24-access-version"]).toBe("2");
+        expect(Date.parse(published["b24-access-expires-at"]!)).toBeGreaterThan(Date.now() + 3500_000);
     });
 
     it("makes no OAuth call for a second delivery inside the margin", async () => {

@@ -16,7 +16,14 @@ import type {
 } from "../../function/core/ports";
 import { StoreError } from "../../function/core/ports";
 
-type StoreOperation = "readMeta" | "writeMeta" | "listEnabledVersions" | "readVersion" | "addVersion" | "destroyVersion";
+type StoreOperation =
+    | "readMeta"
+    | "writeMeta"
+    | "listEnabledVersions"
+    | "readVersion"
+    | "addVersion"
+    | "destroyVersion"
+    | "describeAccessToken";
 
 interface FakeVersion {
     version: number;
@@ -100,6 +107,14 @@ export class FakeTokenStore implements TokenStore {
     async addVersion(kind: TokenKind, value: string): Promise<number> {
         this.enter("addVersion", kind);
         return this.seed(kind, value);
+    }
+
+    /** What describeAccessToken published on the access-token secret. */
+    accessInfo?: { version: number; expiresAtMs: number };
+
+    async describeAccessToken(version: number, expiresAtMs: number): Promise<void> {
+        this.enter("describeAccessToken");
+        this.accessInfo = { version, expiresAtMs };
     }
 
     async destroyVersion(kind: TokenKind, version: number): Promise<void> {

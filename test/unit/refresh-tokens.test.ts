@@ -66,6 +66,19 @@ describe("refreshTokens: deciding", () => {
         expectCleanLogs();
     });
 
+    it("publishes the current access-token version and its expiry for consumers", async () => {
+        await run();
+        expect(store.accessInfo).toEqual({ version: 2, expiresAtMs: clock.now() + 3600_000 });
+    });
+
+    it("only warns when the access-token secret cannot be annotated", async () => {
+        store.fail("describeAccessToken", "unavailable");
+        const outcome = await run();
+        expect(outcome.kind).toBe("refreshed");
+        expect(log.bySeverity("WARNING")[0]!.message).toMatch(/Could not annotate the access-token secret/);
+        expectCleanLogs();
+    });
+
     it("reads the refresh token by version number, never a moving alias", async () => {
         await run();
         expect(store.calls).toContain("readVersion:refresh");
