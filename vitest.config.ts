@@ -5,11 +5,14 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
     test: {
         setupFiles: ["test/helpers/loopback-only.ts"],
+        reporters: ["default", "./test/helpers/summary-reporter.ts"],
         projects: [
             { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
             { extends: true, test: { name: "local", include: ["test/local/**/*.test.ts"], testTimeout: 20_000 } },
             { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 30_000 } },
+            { extends: true, test: { name: "cli", include: ["test/cli/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 30_000 } },
             { extends: true, test: { name: "infra", include: ["test/infra/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+            { extends: true, test: { name: "ci", include: ["test/ci/**/*.test.ts"], testTimeout: 30_000 } },
         ],
     },
 });

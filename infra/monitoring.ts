@@ -1,0 +1,158 @@
+// Alerting on the refresher's structured log lines (one JSON object per line on stdout, which
+// Cloud Logging puts in jsonPayload): any error or re-authorization line, and no successful
+// refresh for twice the token's life.
+import * as gcp from "./gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { accessTokenLifetimeSeconds } from "./margin";
+
+/** No `refresh.succeeded` line for this long raises the absence alert: twice the token's life. */
+export const missingSuccessAlertSeconds = 2 * accessTokenLifetimeSeconds;
+
+export interface MonitoringNames {
+    failureMetric: string;
+    successMetric: string;
+    notificationChannel: string;
+    failureAlert: string;
+    missingSuccessAlert: string;
+}
+
+export interface MonitoringArgs {
+    project: string;
+    functionName: string;
+    portalDomain: string;
+    names: MonitoringNames;
+    alertEmail?: string;
+}
+
+export interface Monitoring {
+    failureMetric: gcp.logging.Metric;
+    successMetric: gcp.logging.Metric;
+    failureAlert: gcp.monitoring.AlertPolicy;
+    missingSuccessAlert: gcp.monitoring.AlertPolicy;
+    emailChannel?: gcp.monitoring.NotificationChannel;
+}
+
+/** Gen2 functions log as their Cloud Run service. */
+export function functionLogFilter(functionName: string): string {
+    return `resource.type="cloud_run_revision" AND resource.labels.service_name="${functionName}"`;
+}
+
+export function createMonitoring(name: string, args: MonitoringArgs, opts: pulumi.CustomResourceOptions): Monitoring {
+    const { project, names } = args;
+    const source = functionLogFilter(args.functionName);
+    const counter = { metricKind: "DELTA", valueType: "INT64", unit: "1" };
+
+    // Count the refresher's failure lines: ERROR (transient, retried) and CRITICAL (re-authorization needed).
+    const failureMetric = new gcp.logging.Metric(
+        `${name}-failure-metric`,
+        {
+            project,
+            name: names.failureMetric,
+            description: `Error and re-authorization lines of ${args.functionName}, by event.`,
+            filter: `${source} AND severity>=ERROR`,
+            metricDescriptor: { ...counter, labels: [{ key: "event", valueType: "STRING", description: "jsonPayload.event of the line" }] },
+            labelExtractors: { event: "EXTRACT(jsonPayload.event)" },
+        },
+        opts,
+    );
+
+    // Count successful refreshes, one NOTICE line each.
+    const successMetric = new gcp.logging.Metric(
+        `${name}-success-metric`,
+        {
+            project,
+            name: names.successMetric,
+            description: `refresh.succeeded lines of ${args.functionName}.`,
+            filter: `${source} AND jsonPayload.event="refresh.succeeded"`,
+            metricDescriptor: counter,
+        },
+        opts,
+    );
+
+    // Mail the alerts to the configured address.
+    const emailChannel = args.alertEmail
+        ? new gcp.monitoring.NotificationChannel(
+              `${name}-alert-email`,
+              { project, displayName: names.notificationChannel, type: "email", labels: { email_address: args.alertEmail } },
+              opts,
+          )
+        : undefined;
+    const notificationChannels = emailChannel ? [emailChannel.name] : [];
+    const metricFilter = (metric: gcp.logging.Metric) =>
+        pulumi.interpolate`resource.type="cloud_run_revision" AND metric.type="logging.googleapis.com/user/${metric.name}"`;
+    // Sum over revisions: a redeploy starts new time series and must not look like silence.
+    const sumOver = (seconds: number) => [{ alignmentPeriod: `${seconds}s`, perSeriesAligner: "ALIGN_DELTA", crossSeriesReducer: "REDUCE_SUM" }];
+    const authorizeHint = `https://${args.portalDomain}/oauth/authorize/`;
+
+    // Alert on the first failure line.
+    const failureAlert = new gcp.monitoring.AlertPolicy(
+        `${name}-failure-alert`,
+        {
+            project,
+            displayName: names.failureAlert,
+            combiner: "OR",
+            severity: "ERROR",
+            conditions: [
+                {
+                    displayName: "Refresher logged an error or a re-authorization request",
+                    conditionThreshold: {
+                        filter: metricFilter(failureMetric),
+                        comparison: "COMPARISON_GT",
+                        thresholdValue: 0,
+                        duration: "0s",
+                        aggregations: sumOver(300),
+                        trigger: { count: 1 },
+                    },
+                },
+            ],
+            notificationChannels,
+            alertStrategy: { autoClose: "3600s" },
+            documentation: {
+                mimeType: "text/markdown",
+                content: [
+                    `The token refresher \`${args.functionName}\` for ${args.portalDomain} logged a failure.`,
+                    "",
+                    "- `refresh.failed` (ERROR) is transient: the tick is retried and the next tick tries again. Act if it repeats.",
+                    `- \`refresh.reauthorization_needed\` (CRITICAL) means the refresh token is gone or the credentials are wrong: authorize the app again at ${authorizeHint} and store the new tokens.`,
+                    "",
+                    `Logs: \`${functionLogFilter(args.functionName)} AND severity>=ERROR\``,
+                ].join("\n"),
+            },
+        },
+        pulumi.mergeOptions(opts, { dependsOn: [failureMetric] }),
+    );
+
+    // Alert when no refresh has succeeded for twice the token's life.
+    const missingSuccessAlert = new gcp.monitoring.AlertPolicy(
+        `${name}-missing-success-alert`,
+        {
+            project,
+            displayName: names.missingSuccessAlert,
+            combiner: "OR",
+            severity: "CRITICAL",
+            conditions: [
+                {
+                    displayName: `No successful refresh for ${missingSuccessAlertSeconds / 3600} h`,
+                    conditionAbsent: {
+                        filter: metricFilter(successMetric),
+                        duration: `${missingSuccessAlertSeconds}s`,
+                        aggregations: sumOver(600),
+                        trigger: { count: 1 },
+                    },
+                },
+            ],
+            notificationChannels,
+            documentation: {
+                mimeType: "text/markdown",
+                content: [
+                    `\`${args.functionName}\` has logged no \`refresh.succeeded\` for ${missingSuccessAlertSeconds / 3600} h, so the access token in Secret Manager has expired.`,
+                    "Check the function's logs and the Cloud Scheduler job; if the logs ask for re-authorization, authorize the app again.",
+                    "This alert can only fire after the first successful refresh.",
+                ].join("\n"),
+            },
+        },
+        pulumi.mergeOptions(opts, { dependsOn: [successMetric] }),
+    );
+
+    return { failureMetric, successMetric, failureAlert, missingSuccessAlert, emailChannel };
+}
