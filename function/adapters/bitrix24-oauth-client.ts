@@ -25,7 +25,7 @@ function wasNotSent(error: unknown): boolean {
     return error instanceof RequestError && notSentCodes.includes(error.code);
 }
 
-export function createBitrix24OAuthClient(options: Bitrix24OAuthClientOptions): OAuthClient {
+export function createBitrix24OAuthClient(options: Bitrix24OAuthClientOptions): Required<OAuthClient> {
     const { tokenUrl, clientId, clientSecret, responseTimeoutMs, clock, redactor } = options;
     redactor.add(clientSecret);
     const client = got.extend({
@@ -43,33 +43,41 @@ export function createBitrix24OAuthClient(options: Bitrix24OAuthClientOptions): 
         },
     });
 
+    /** One POST to the token endpoint, judged by core/token-response. Never throws; never echoes the form. */
+    async function post(form: Record<string, string>): Promise<OAuthResult> {
+        try {
+            const response = await client.post(tokenUrl, { form });
+            const result = parseTokenResponse(
+                response.statusCode,
+                response.headers["content-type"],
+                response.body,
+                Math.floor(clock.now() / 1000),
+            );
+            if (result.ok) {
+                redactor.add(result.tokens.accessToken);
+                redactor.add(result.tokens.refreshToken);
+            }
+            return result;
+        } catch (error) {
+            // got's errors carry the request options (with the form body): only the code leaves here.
+            const sent = !wasNotSent(error);
+            if (error instanceof TimeoutError) {
+                return { ok: false, failure: { code: "timeout", permanent: false, sent, detail: `no answer within the ${error.event} timeout` } };
+            }
+            const code = error instanceof RequestError ? error.code : "unknown";
+            return { ok: false, failure: { code: "network", permanent: false, sent, detail: code } };
+        }
+    }
+
     return {
         async refresh(refreshToken: string): Promise<OAuthResult> {
             redactor.add(refreshToken);
-            try {
-                const response = await client.post(tokenUrl, {
-                    form: { grant_type: "refresh_token", client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken },
-                });
-                const result = parseTokenResponse(
-                    response.statusCode,
-                    response.headers["content-type"],
-                    response.body,
-                    Math.floor(clock.now() / 1000),
-                );
-                if (result.ok) {
-                    redactor.add(result.tokens.accessToken);
-                    redactor.add(result.tokens.refreshToken);
-                }
-                return result;
-            } catch (error) {
-                // got's errors carry the request options (with the form body): only the code leaves here.
-                const sent = !wasNotSent(error);
-                if (error instanceof TimeoutError) {
-                    return { ok: false, failure: { code: "timeout", permanent: false, sent, detail: `no answer within the ${error.event} timeout` } };
-                }
-                const code = error instanceof RequestError ? error.code : "unknown";
-                return { ok: false, failure: { code: "network", permanent: false, sent, detail: code } };
-            }
+            return post({ grant_type: "refresh_token", client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken });
+        },
+
+        async exchangeCode(code: string): Promise<OAuthResult> {
+            redactor.add(code);
+            return post({ grant_type: "authorization_code", client_id: clientId, client_secret: clientSecret, code });
         },
     };
 }

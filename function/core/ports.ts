@@ -97,6 +97,8 @@ export type OAuthResult = { ok: true; tokens: IssuedTokens } | { ok: false; fail
 
 export interface OAuthClient {
     refresh(refreshToken: string): Promise<OAuthResult>;
+    /** `grant_type=authorization_code`: a first authorization. Optional: the refresher never needs it. */
+    exchangeCode?(code: string): Promise<OAuthResult>;
 }
 
 export interface Clock {
@@ -112,7 +114,10 @@ export type LogEvent =
     | "refresh.skipped"
     | "refresh.failed"
     | "refresh.reauthorization_needed"
-    | "refresh.warning";
+    | "refresh.warning"
+    | "authorize.stored" // a first authorization (CLI, OAuth redirect or install event) stored a pair
+    | "authorize.refused" // a callback request was refused (another portal, bad state, malformed)
+    | "authorize.failed"; // a genuine authorization could not be completed (Bitrix24 or Secret Manager failed)
 
 export interface LogEntry {
     severity: Severity;
