@@ -7,12 +7,11 @@
 // Anything from another portal, a bad state, missing or malformed fields, or a body over 64 KiB is
 // refused with a 4xx and nothing stored; the WARNING line it logs holds no token.
 import { randomUUID } from "node:crypto";
-import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { createBitrix24OAuthClient } from "./adapters/bitrix24-oauth-client";
 import { pageHeaders, renderPage } from "./adapters/html-page";
 import { createJsonLog } from "./adapters/json-log";
 import { Redactor } from "./adapters/redactor";
-import { createSecretManagerClient, createSecretManagerTokenStore } from "./adapters/secret-manager-store";
+import { createTokenStoreFactory } from "./adapters/secret-manager-store";
 import { readCallbackConfig, type CallbackConfig } from "./callback-config";
 import {
     applicationTokenHash,
@@ -164,7 +163,7 @@ function oauthFailureAnswer(failure: OAuthFailure, via: AuthorizationVia): { ans
 
 export function createOAuthCallbackHandler(deps: CallbackDependencies = {}) {
     const clock = deps.clock ?? { now: () => Date.now() };
-    let cachedClient: { key: string; client: SecretManagerServiceClient } | undefined;
+    const tokenStore = createTokenStoreFactory();
 
     return async function oauthCallback(req: CallbackRequestLike, res: CallbackResponseLike): Promise<void> {
         const env = deps.env ?? process.env;
@@ -327,17 +326,7 @@ export function createOAuthCallbackHandler(deps: CallbackDependencies = {}) {
             return;
         }
 
-        const key = `${config.projectId}|${config.emulatorHost ?? ""}`;
-        if (!cachedClient || cachedClient.key !== key) {
-            cachedClient = { key, client: createSecretManagerClient({ projectId: config.projectId, emulatorHost: config.emulatorHost }) };
-        }
-        const store = createSecretManagerTokenStore({
-            client: cachedClient.client,
-            projectId: config.projectId,
-            secrets: config.secrets,
-            retryBudgetMs: config.storeRetryBudgetMs,
-            redactor,
-        });
+        const store = tokenStore(config, redactor);
         let stored;
         try {
             stored = await storeAuthorizedTokens(

@@ -1,11 +1,10 @@
 // The CloudEvent handler: builds the ports from the environment, runs one refresh, and turns
 // the outcome into what Eventarc understands (return = done, throw = redeliver).
 import { randomUUID } from "node:crypto";
-import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { createBitrix24OAuthClient } from "./adapters/bitrix24-oauth-client";
 import { createJsonLog } from "./adapters/json-log";
 import { Redactor } from "./adapters/redactor";
-import { createSecretManagerClient, createSecretManagerTokenStore } from "./adapters/secret-manager-store";
+import { createTokenStoreFactory } from "./adapters/secret-manager-store";
 import { readRefresherConfig, type RefresherConfig } from "./config";
 import { permanentFailureMessage } from "./core/failure-messages";
 import type { Clock } from "./core/ports";
@@ -28,8 +27,7 @@ export function reauthorizeHint(config: Pick<RefresherConfig, "projectId" | "cli
 
 export function createRefreshTokensHandler(deps: HandlerDependencies = {}) {
     const clock = deps.clock ?? { now: () => Date.now() };
-    // One Secret Manager client per instance: gRPC channels are expensive, invocations are not.
-    let cachedClient: { key: string; client: SecretManagerServiceClient } | undefined;
+    const tokenStore = createTokenStoreFactory();
 
     return async function refreshTokensHandler(event: { id?: string } = {}): Promise<void> {
         const env = deps.env ?? process.env;
@@ -49,17 +47,7 @@ export function createRefreshTokensHandler(deps: HandlerDependencies = {}) {
         const config = read.config;
         redactor.add(config.clientSecret);
 
-        const key = `${config.projectId}|${config.emulatorHost ?? ""}`;
-        if (!cachedClient || cachedClient.key !== key) {
-            cachedClient = { key, client: createSecretManagerClient({ projectId: config.projectId, emulatorHost: config.emulatorHost }) };
-        }
-        const store = createSecretManagerTokenStore({
-            client: cachedClient.client,
-            projectId: config.projectId,
-            secrets: config.secrets,
-            retryBudgetMs: config.storeRetryBudgetMs,
-            redactor,
-        });
+        const store = tokenStore(config, redactor);
         const oauth = createBitrix24OAuthClient({
             tokenUrl: config.tokenUrl,
             clientId: config.clientId,

@@ -159,3 +159,31 @@ export function createSecretManagerTokenStore(options: SecretManagerTokenStoreOp
         },
     };
 }
+
+export interface TokenStoreSettings {
+    projectId: string;
+    emulatorHost?: string;
+    secrets: Record<TokenKind, string>;
+    storeRetryBudgetMs: number;
+}
+
+/**
+ * Builds a TokenStore per invocation over one client per instance: gRPC channels are expensive,
+ * invocations are not. The client is rebuilt only if the project or emulator changes.
+ */
+export function createTokenStoreFactory(): (settings: TokenStoreSettings, redactor: Redactor) => TokenStore {
+    let cached: { key: string; client: SecretManagerServiceClient } | undefined;
+    return (settings, redactor) => {
+        const key = `${settings.projectId}|${settings.emulatorHost ?? ""}`;
+        if (!cached || cached.key !== key) {
+            cached = { key, client: createSecretManagerClient({ projectId: settings.projectId, emulatorHost: settings.emulatorHost }) };
+        }
+        return createSecretManagerTokenStore({
+            client: cached.client,
+            projectId: settings.projectId,
+            secrets: settings.secrets,
+            retryBudgetMs: settings.storeRetryBudgetMs,
+            redactor,
+        });
+    };
+}
