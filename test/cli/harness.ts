@@ -2,16 +2,14 @@
 // against the Secret Manager emulator and the Bitrix24 sandbox, its output read line by line, its
 // stdin written to, and the browser played by fetch.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import * as path from "node:path";
 import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { createSecretManagerClient } from "../../function/adapters/secret-manager-store";
 import { startBitrix24Sandbox, type Bitrix24Sandbox, type SandboxOptions } from "../../local/bitrix24-sandbox/sandbox";
 import { startSecretManagerEmulator, type SecretManagerEmulator } from "../../local/secret-manager/emulator";
 import { addSecretValue, defaultSecretNames, ensureSecrets } from "../../local/token-secrets";
+import { childEnv, tsxBin } from "../helpers/run-child";
 import { projectId, repoRoot } from "../helpers/system";
 
-const tsx = path.join(repoRoot, "node_modules", ".bin", "tsx");
-const guard = path.join(repoRoot, "test", "helpers", "loopback-guard.cjs");
 
 export interface CliRun {
     child: ChildProcessWithoutNullStreams;
@@ -23,9 +21,9 @@ export interface CliRun {
 }
 
 export function runCli(args: string[], env: Record<string, string>): CliRun {
-    const child = spawn(tsx, ["cli/authorize.ts", ...args], {
+    const child = spawn(tsxBin, ["cli/authorize.ts", ...args], {
         cwd: repoRoot,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_OPTIONS: `--require ${guard}`, ...env },
+        env: childEnv(env),
         stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

@@ -1,6 +1,5 @@
 // The consumer as other services get it: `b24-token-rotation/consumer` through package.json's
 // `exports`, without Pulumi, while the package root stays the Pulumi program.
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as os from "node:os";
@@ -8,6 +7,7 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { expectNoSecrets } from "../helpers/no-secrets";
+import { runChild, tsxBin } from "../helpers/run-child";
 import { repoRoot } from "../helpers/system";
 import { projectId, startConsumerWorld } from "./harness";
 
@@ -79,23 +79,9 @@ describe("package exports", () => {
                     `await b24.close();`,
                 ].join("\n"),
             );
-            const { code, out, err } = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-                const child = spawn(path.join(repoRoot, "node_modules", ".bin", "tsx"), ["service.mts"], {
-                    cwd: service,
-                    env: {
-                        PATH: process.env.PATH ?? "",
-                        HOME: process.env.HOME ?? "/tmp",
-                        NODE_OPTIONS: `--require ${path.join(repoRoot, "test", "helpers", "loopback-guard.cjs")}`,
-                        SECRET_MANAGER_EMULATOR_HOST: world.emulator.host,
-                        EXPECTED: accessToken,
-                    },
-                    stdio: ["ignore", "pipe", "pipe"],
-                });
-                let out = "";
-                let err = "";
-                child.stdout.on("data", (d) => (out += d));
-                child.stderr.on("data", (d) => (err += d));
-                child.on("exit", (code) => resolve({ code, out, err }));
+            const { code, out, err } = await runChild([tsxBin, "service.mts"], {
+                cwd: service,
+                env: { SECRET_MANAGER_EMULATOR_HOST: world.emulator.host, EXPECTED: accessToken },
             });
             expect(err).toBe("");
             expect(code).toBe(0);

@@ -1,29 +1,14 @@
 // `npm start` driven as a user runs it: a child process, its printed lines read back.
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startBitrix24Sandbox } from "../../local/bitrix24-sandbox/sandbox";
 import { expectNoSecrets } from "../helpers/no-secrets";
-import { repoRoot } from "../helpers/system";
+import { runTsx, type ChildResult } from "../helpers/run-child";
 
-const tsx = path.join(repoRoot, "node_modules", ".bin", "tsx");
-const guard = path.join(repoRoot, "test", "helpers", "loopback-guard.cjs");
-
-function runStart(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-    return new Promise((resolve) => {
-        const child = spawn(tsx, ["local/start.ts", ...args], {
-            cwd: repoRoot,
-            env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_OPTIONS: `--require ${guard}`, ...env },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (err += d));
-        child.on("exit", (code) => resolve({ code, out, err }));
-    });
+function runStart(args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
+    return runTsx("local/start.ts", args, { env });
 }
 
 const tickLines = (out: string) => out.split("\n").filter((l) => /^\d\d:\d\d:\d\d {2}/.test(l));

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enableProjectServices } from "../../infra/apis";
 import { buildFunctionBundle, type FunctionBundle } from "../../infra/function-bundle";
-import { authorizeUrl, cloudNames, TokenRotation, type TokenRotationArgs } from "../../infra/token-rotation";
+import { authorizeUrl, callbackOffOutput, cloudNames, TokenRotation, type TokenRotationArgs } from "../../infra/token-rotation";
 import { createMocks, plainClientSecret, projectName, promiseOf, type ResourceRecord, repoRoot, settle, tempDir, unwrap } from "./helpers";
 
 const project = "my-gcp-project";
@@ -57,6 +57,8 @@ describe("arguments", () => {
         ["an upper-case prefix", { namePrefix: "B24" }, "namePrefix:"],
         ["a prefix too long for service account ids", { namePrefix: "a-very-long-prefix" }, "namePrefix:"],
         ["a bad project id", { project: "x" }, "project:"],
+        ["a callback switch that is no boolean", { callback: "true" as unknown as boolean }, "callback:"],
+        ["a member_id with spaces", { memberId: "a223 c6b3" }, "memberId:"],
     ])("rejects %s before creating any child", async (_case, override, arg) => {
         let thrown: unknown;
         const { records } = await record(() => {
@@ -117,6 +119,7 @@ describe("children", () => {
         expect(await promiseOf(rotation.refreshMarginSeconds)).toBe(1200);
         expect(await promiseOf(rotation.runtimeServiceAccountEmail)).toBe(`b24-token-refresher@${project}.iam.gserviceaccount.com`);
         expect(await promiseOf(rotation.sourceObjectName)).toBe(`b24-token-refresh/${"a".repeat(64)}.zip`);
+        expect(await promiseOf(rotation.callbackUrl)).toBe(callbackOffOutput);
     });
 });
 
@@ -158,19 +161,27 @@ describe("two portals in one stack", () => {
     const duplicates = (values: (string | undefined)[]) =>
         values.filter((v): v is string => v !== undefined).filter((v, i, all) => all.indexOf(v) !== i);
 
-    it("collide neither in Pulumi URNs nor in cloud names", async () => {
+    it("collide neither in Pulumi URNs nor in cloud names, callbacks included", async () => {
         const { records } = await record(() => {
             const shared = enableProjectServices("project-services", project);
-            new TokenRotation("b24", baseArgs({ projectServices: shared }));
-            new TokenRotation("acme", baseArgs({ namePrefix: "acme", portalDomain: "acme.bitrix24.de", projectServices: shared }));
+            new TokenRotation("b24", baseArgs({ projectServices: shared, callback: true }));
+            new TokenRotation("acme", baseArgs({ namePrefix: "acme", portalDomain: "acme.bitrix24.de", projectServices: shared, callback: true }));
         });
         const monitor = pulumi.runtime.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
         expect(monitor.getRegisteredResources().size, "distinct URNs").toBe(records.length);
         expect(duplicates(records.map((r) => `${r.type}::${r.name}`))).toEqual([]);
         expect(duplicates(records.map(cloudIdentity))).toEqual([]);
-        expect(records.filter((r) => r.type === "gcp:cloudfunctionsv2/function:Function").map((r) => r.inputs.name)).toEqual([
-            "b24-token-refresh",
-            "acme-token-refresh",
+        const functions = new Map(records.filter((r) => r.type === "gcp:cloudfunctionsv2/function:Function").map((r) => [r.inputs.name as string, r.inputs as Record<string, any>]));
+        expect([...functions.keys()].sort()).toEqual(["acme-oauth-callback", "acme-token-refresh", "b24-oauth-callback", "b24-token-refresh"]);
+        // Each callback serves its own portal, from its own portal's bundle object and secrets.
+        const acme = unwrap<Record<string, any>>(functions.get("acme-oauth-callback")!.serviceConfig);
+        expect(acme.environmentVariables).toMatchObject({ B24_PORTAL_DOMAIN: "acme.bitrix24.de", REFRESH_TOKEN_SECRET: "acme-refresh-token" });
+        expect(acme.environmentVariables.B24_MEMBER_ID).toBeUndefined();
+        expect(functions.get("acme-oauth-callback")!.buildConfig.source).toEqual(functions.get("acme-token-refresh")!.buildConfig.source);
+        const publicGrants = records.filter((r) => r.inputs.member === "allUsers");
+        expect(publicGrants.map((r) => `${r.type} ${r.inputs.name}`).sort()).toEqual([
+            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember acme-oauth-callback",
+            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember b24-oauth-callback",
         ]);
     });
 
@@ -186,6 +197,7 @@ describe("two portals in one stack", () => {
     it("names everything after the prefix", () => {
         expect(cloudNames("acme", project)).toEqual({
             functionName: "acme-token-refresh",
+            callbackFunctionName: "acme-oauth-callback",
             topicName: "acme-token-refresh-trigger",
             jobName: "acme-token-refresh-job",
             bucketName: `${project}-acme-refresher-source`,

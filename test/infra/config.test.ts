@@ -50,6 +50,8 @@ describe("parseStackConfig", () => {
             oauthTokenUrl: configDefaults.oauthTokenUrl,
             alertEmail: undefined,
             refreshMarginSeconds: 1200,
+            callback: false,
+            memberId: undefined,
         });
         expect(await pulumi.isSecret(config.clientSecret)).toBe(true);
     });
@@ -72,6 +74,9 @@ describe("parseStackConfig", () => {
         ["a UTC offset as time zone", { timeZone: "+02:00" }, "timeZone", "pulumi config set timeZone Etc/UTC"],
         ["a bad alert e-mail", { alertEmail: "ops-at-example" }, "alertEmail", "pulumi config set alertEmail <you@example.com>"],
         ["a bad project id", { "gcp:project": "My Project" }, "gcp:project", "pulumi config set gcp:project <your-project-id>"],
+        ["a callback that is no boolean", { callback: "yes" }, "callback", "pulumi config set callback true"],
+        ["a capitalised boolean, which the Pulumi CLI refuses too", { callback: "True" }, "callback", "pulumi config set callback true"],
+        ["a member_id with spaces", { memberId: "a223 c6b3" }, "memberId", "pulumi config set memberId <member-id>"],
     ])("rejects %s, naming %s and the fix", (_case, override, key, fix) => {
         const error = problemOf({ ...valid, ...override });
         expect(error.problems).toHaveLength(1);
@@ -93,6 +98,15 @@ describe("parseStackConfig", () => {
         const error = problemOf({ clientSecret: plainClientSecret, schedule: "0 * * * *", alertEmail: "nobody" }, []);
         expect(error.problems.map((p) => p.key)).toEqual(["gcp:project", "gcp:region", "portalDomain", "clientId", "clientSecret", "schedule", "alertEmail"]);
         expect(error.message.split("\n")[0]).toBe("Invalid stack configuration (7 problems):");
+    });
+
+    it("reads the callback switch and the member_id", () => {
+        expect(parseStackConfig(source({ ...valid, callback: "true", memberId: "a223c6b3710f85df22e9377d6c4f7553" }), now)).toMatchObject({
+            callback: true,
+            memberId: "a223c6b3710f85df22e9377d6c4f7553",
+        });
+        // Pulumi.yaml's default arrives as the string "false"; the member_id is kept while the callback is off.
+        expect(parseStackConfig(source({ ...valid, callback: "false", memberId: "m1" }), now)).toMatchObject({ callback: false, memberId: "m1" });
     });
 
     it("does not judge a schedule against a time zone it cannot use", () => {

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callbackState } from "../../function/core/authorization";
 import { exampleStackConfig, plainClientSecret, plainStrings, projectName, repoRoot, tempDir } from "./helpers";
 
 interface HostResult {
@@ -30,9 +31,9 @@ function copyProject(root: string): void {
 }
 
 /** The environment the Node language host gives the program: config as `ns:config:key`, secret keys listed. */
-function hostEnvironment(): NodeJS.ProcessEnv {
+function hostEnvironment(overrides: Record<string, string>, typeCheck: boolean): NodeJS.ProcessEnv {
     const config: Record<string, string> = {};
-    for (const [key, value] of Object.entries(exampleStackConfig())) {
+    for (const [key, value] of Object.entries({ ...exampleStackConfig(), ...overrides })) {
         const [namespace, name] = key.split(":") as [string, string];
         config[`${namespace}:config:${name}`] = value;
     }
@@ -42,15 +43,17 @@ function hostEnvironment(): NodeJS.ProcessEnv {
         PULUMI_CONFIG_SECRET_KEYS: JSON.stringify([`${projectName}:clientSecret`]),
         // Compile every file afresh, so type errors cannot hide behind ts-node's disk cache.
         TS_NODE_CACHE: "false",
+        // The host's own switch (as with `pulumi up`): off only where another run already type-checks the same files.
+        PULUMI_NODEJS_TRANSPILE_ONLY: typeCheck ? "false" : "true",
     };
 }
 
-function runHost(root: string): Promise<Run> {
+function runHost(root: string, configOverrides: Record<string, string> = {}, typeCheck = true): Promise<Run> {
     const resultFile = path.join(root, "host-result.json");
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [path.join(repoRoot, "test", "infra", "host-run.cjs"), root, resultFile], {
             cwd: root,
-            env: hostEnvironment(),
+            env: hostEnvironment(configOverrides, typeCheck),
             stdio: ["ignore", "ignore", "pipe"],
         });
         let stderr = "";
@@ -67,13 +70,15 @@ describe("the program under the Pulumi Node host", () => {
     let scratch: string;
     let good: Run;
     let broken: Run;
+    let callback: Run;
     let goodRoot: string;
 
     beforeAll(async () => {
         scratch = tempDir("host");
         goodRoot = path.join(scratch, "good");
         const brokenRoot = path.join(scratch, "broken");
-        for (const root of [goodRoot, brokenRoot]) {
+        const callbackRoot = path.join(scratch, "callback");
+        for (const root of [goodRoot, brokenRoot, callbackRoot]) {
             fs.mkdirSync(root);
             copyProject(root);
         }
@@ -84,7 +89,12 @@ describe("the program under the Pulumi Node host", () => {
             path.join(brokenRoot, "infra", "index.ts"),
             'import * as pulumi from "@pulumi/pulumi";\n\nexport const project = pulumi.getProject();\n\nexport function untyped(value) {\n    return value;\n}\n',
         );
-        [good, broken] = await Promise.all([runHost(goodRoot), runHost(brokenRoot)]);
+        [good, broken, callback] = await Promise.all([
+            runHost(goodRoot),
+            runHost(brokenRoot),
+            // The good run type-checks the very same files; this one only needs to evaluate them.
+            runHost(callbackRoot, { [`${projectName}:callback`]: "true" }, false),
+        ]);
     }, 120_000);
 
     afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -134,6 +144,21 @@ describe("the program under the Pulumi Node host", () => {
         });
         expect(JSON.stringify(good.result!.outputs)).not.toContain(plainClientSecret);
         for (const r of good.result!.resources) expect(plainStrings(r.inputs).filter((s) => s.includes(plainClientSecret)), r.name).toEqual([]);
+    });
+
+    it("evaluates with the OAuth callback on: its function, its public invoker, a secret authorize URL", () => {
+        expect(callback.stderr).not.toMatch(/error/i);
+        expect(callback.exitCode).toBe(0);
+        const resources = callback.result!.resources;
+        const fn = resources.find((r) => r.type === "gcp:cloudfunctionsv2/function:Function" && r.inputs.name === "b24-oauth-callback")!;
+        expect(fn.inputs).toMatchObject({ buildConfig: { runtime: "nodejs22", entryPoint: "oauthCallback" }, serviceConfig: { ingressSettings: "ALLOW_ALL" } });
+        expect(resources.filter((r) => JSON.stringify(r.inputs).includes("allUsers")).map((r) => [r.type, r.inputs.name])).toEqual([
+            ["gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "b24-oauth-callback"],
+        ]);
+        const outputs = callback.result!.outputs!;
+        const state = callbackState({ clientId: "local.0123456789abcd.01234567", clientSecret: plainClientSecret, portalDomain: "example.bitrix24.com" });
+        expect(JSON.stringify(outputs.authorizeUrl)).toContain(`&state=${state}`);
+        expect(plainStrings(outputs).filter((s) => s.includes(state) || s.includes(plainClientSecret))).toEqual([]);
     });
 
     it("type-checks with the root tsconfig's strict options", () => {

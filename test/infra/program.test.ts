@@ -259,7 +259,7 @@ describe("resource graph", () => {
         expect(failure.notificationChannels ?? []).toEqual([]);
     });
 
-    it("exports the names and the authorize URL", async () => {
+    it("exports the names, the authorize URL and what is switched off", async () => {
         const outputs: Record<string, unknown> = {};
         for (const [key, value] of Object.entries(evaluation.exports)) {
             outputs[key] = pulumi.Output.isInstance(value) ? await promiseOf(value) : value;
@@ -273,7 +273,10 @@ describe("resource graph", () => {
             accessTokenSecretName: "b24-access-token",
             refreshTokenSecretName: "b24-refresh-token",
             authorizeUrl: "https://example.bitrix24.com/oauth/authorize/?client_id=local.0123456789abcd.01234567&response_type=code",
+            callbackUrl: "off: pulumi config set callback true",
             refreshMarginSeconds: 1200,
+            ciWorkloadIdentityProvider: "off: pulumi config set githubRepository owner/repo",
+            ciServiceAccount: "off: pulumi config set githubRepository owner/repo",
         });
     });
 
@@ -335,9 +338,10 @@ describe("IAM", () => {
         });
     });
 
-    it("grants nothing to all users", () => {
+    it("grants nothing to all users and keeps every function internal-only (the callback is off)", () => {
         const everything = records.flatMap((r) => plainStrings(r.inputs).concat(plainStrings(unwrap(r.inputs))));
         expect(everything.filter((s) => /allUsers|allAuthenticatedUsers/.test(s))).toEqual([]);
+        for (const fn of ofType(records, T.function)) expect(unwrap<Record<string, any>>(inputs(fn).serviceConfig).ingressSettings, fn.name).toBe("ALLOW_INTERNAL_ONLY");
     });
 });
 

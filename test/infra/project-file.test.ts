@@ -6,6 +6,7 @@ import Ajv2020 from "ajv/dist/2020";
 import * as ts from "typescript";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
+import { ciConfigKeys } from "../../infra/ci-access";
 import { configDefaults, projectConfigKeys, providerConfigKeys } from "../../infra/config";
 import { projectName, repoRoot } from "./helpers";
 
@@ -55,12 +56,14 @@ describe("Pulumi.yaml", () => {
         expect(projectFile.runtime).toMatchObject({ name: "nodejs" });
     });
 
-    it("declares the token rotation's keys, each typed and described", () => {
+    it("declares the token rotation's and the CI part's keys, each typed and described", () => {
         // That the declared keys are exactly the keys the program reads is checked on a real
         // evaluation, in program.test.ts.
-        expect(Object.keys(projectFile.config)).toEqual(expect.arrayContaining([...projectConfigKeys]));
+        expect(Object.keys(projectFile.config)).toEqual(expect.arrayContaining([...projectConfigKeys, ...ciConfigKeys]));
         for (const [key, declaration] of Object.entries(projectFile.config)) {
-            expect(declaration.type, key).toBe("string");
+            // Typed like the program's default: `callback` is a boolean, everything else a string.
+            const expected = key in configDefaults ? typeof configDefaults[key as keyof typeof configDefaults] : "string";
+            expect(declaration.type, key).toBe(expected);
             expect(declaration.description?.length ?? 0, key).toBeGreaterThan(20);
         }
     });
@@ -106,7 +109,7 @@ describe("Pulumi.dev.yaml", () => {
     const keys = Object.keys(devStack.config);
 
     it("sets only keys the project declares or the provider reads", () => {
-        const known = new Set<string>([...projectConfigKeys.map((k) => `${projectName}:${k}`), ...providerConfigKeys]);
+        const known = new Set<string>([...[...projectConfigKeys, ...ciConfigKeys].map((k) => `${projectName}:${k}`), ...providerConfigKeys]);
         expect(keys.filter((k) => !known.has(k))).toEqual([]);
         for (const key of providerConfigKeys) expect(keys).toContain(key);
     });

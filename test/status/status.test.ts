@@ -1,9 +1,7 @@
 // `npm run status` as a user runs it: a child process against the Secret Manager emulator, whose
 // state each test seeds with the real client (versions, and the annotations the refresher writes).
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
-import * as path from "node:path";
 import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSecretManagerClient } from "../../function/adapters/secret-manager-store";
@@ -13,10 +11,8 @@ import { addSecretValue, defaultSecretNames, ensureSecrets } from "../../local/t
 import type { StatusReport } from "../../status/assess";
 import { main } from "../../status/cli";
 import { expectNoSecrets } from "../helpers/no-secrets";
-import { repoRoot } from "../helpers/system";
+import { runChild, tsxBin, type ChildResult } from "../helpers/run-child";
 
-const tsx = path.join(repoRoot, "node_modules", ".bin", "tsx");
-const guard = path.join(repoRoot, "test", "helpers", "loopback-guard.cjs");
 const minute = 60_000;
 
 let emulator: SecretManagerEmulator;
@@ -77,29 +73,11 @@ async function seed(project: string, seed: Seed = {}): Promise<void> {
     if (state) await annotate(defaultSecretNames.refresh, withRefreshState({}, state));
 }
 
-function runStatus(args: string[], env: Record<string, string> = {}, command: string[] = [tsx, "status/main.ts"]): Promise<{ code: number | null; out: string; err: string }> {
-    return new Promise((resolve) => {
-        const child = spawn(command[0]!, [...command.slice(1), ...args], {
-            cwd: repoRoot,
-            env: {
-                PATH: process.env.PATH ?? "",
-                HOME: process.env.HOME ?? "/tmp",
-                NODE_OPTIONS: `--require ${guard}`,
-                SECRET_MANAGER_EMULATOR_HOST: emulator.host,
-                ...env,
-            },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (err += d));
-        child.on("exit", (code) => {
-            expect(err).not.toMatch(/loopback guard/);
-            expectNoSecrets([out, err], tokens);
-            resolve({ code, out, err });
-        });
-    });
+async function runStatus(args: string[], env: Record<string, string> = {}, command: string[] = [tsxBin, "status/main.ts"]): Promise<ChildResult> {
+    const result = await runChild([...command, ...args], { env: { SECRET_MANAGER_EMULATOR_HOST: emulator.host, ...env } });
+    expect(result.err).not.toMatch(/loopback guard/);
+    expectNoSecrets([result.out, result.err], tokens);
+    return result;
 }
 
 /** The same command in this process (for the details; each state is also run as a child above). */
