@@ -1,6 +1,6 @@
 // Lets a consuming service read the access token, and nothing else of the rotation: never the
 // refresh token (whoever holds it can end the chain), never the client secret.
-import * as gcp from "@pulumi/gcp";
+import * as gcp from "./gcp";
 import * as pulumi from "@pulumi/pulumi";
 
 /**

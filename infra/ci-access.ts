@@ -74,7 +74,7 @@ export const deployerRoles: readonly DeployerRole[] = [
     },
     {
         role: "roles/cloudfunctions.developer",
-        reason: "creates and redeploys the gen2 refresher function",
+        reason: "creates and redeploys the gen2 refresher function, and the OAuth callback function when callback is on",
         resources: ["gcp.cloudfunctionsv2.Function"],
     },
     {
@@ -84,7 +84,7 @@ export const deployerRoles: readonly DeployerRole[] = [
     },
     {
         role: "roles/run.admin",
-        reason: "grants the trigger account run.invoker on the function's Cloud Run service (run.services.setIamPolicy)",
+        reason: "grants the trigger account run.invoker on the refresher's Cloud Run service and, when callback is on, allUsers run.invoker on the callback's (run.services.setIamPolicy)",
         resources: ["gcp.cloudrunv2.ServiceIamMember"],
     },
     {

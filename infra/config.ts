@@ -9,6 +9,8 @@ export const configDefaults = {
     timeZone: "Etc/UTC",
     oauthTokenUrl: "https://oauth.bitrix.info/oauth/token/",
     alertEmail: "",
+    callback: false,
+    memberId: "",
 } as const;
 
 /** The keys of the project's own namespace that the program reads, exactly those Pulumi.yaml declares. */
@@ -20,12 +22,15 @@ export const projectConfigKeys = [
     "timeZone",
     "oauthTokenUrl",
     "alertEmail",
+    "callback",
+    "memberId",
 ] as const;
 
 /** Provider keys the program reads. Pulumi.yaml cannot declare them without a value, so the README and Pulumi.dev.yaml do. */
 export const providerConfigKeys = ["gcp:project", "gcp:region"] as const;
 
 export type ProjectConfigKey = (typeof projectConfigKeys)[number];
+type StringDefaultKey = { [K in keyof typeof configDefaults]: (typeof configDefaults)[K] extends string ? K : never }[keyof typeof configDefaults];
 export type ConfigKey = ProjectConfigKey | (typeof providerConfigKeys)[number];
 
 export interface StackConfig {
@@ -42,6 +47,10 @@ export interface StackConfig {
     alertEmail?: string;
     /** Derived from `schedule`: longest gap between two ticks + 600 s. */
     refreshMarginSeconds: number;
+    /** Deploy the public `oauthCallback` function. */
+    callback: boolean;
+    /** The portal's member_id the callback also checks; undefined when not configured. */
+    memberId?: string;
 }
 
 /** Where configuration comes from: the Pulumi runtime in a real run, a plain map in tests. */
@@ -140,6 +149,16 @@ export function clientIdProblem(value: string): string | undefined {
     return /^[\x21-\x7e]{1,200}$/.test(value) ? undefined : `"${value}" is not a client id such as local.0123456789abcd.01234567`;
 }
 
+/** Why `value` is not `true` or `false` (as `pulumi config set` stores a boolean), or undefined. */
+export function booleanProblem(value: string): string | undefined {
+    return value === "true" || value === "false" ? undefined : `"${value}" is not a boolean: set true or false`;
+}
+
+/** Why `value` is not a Bitrix24 member_id (letters, digits, `_`, `.`, `-`; what the callback accepts), or undefined. */
+export function memberIdProblem(value: string): string | undefined {
+    return /^[A-Za-z0-9_.-]{1,128}$/.test(value) ? undefined : `"${value}" is not a Bitrix24 member_id such as a223c6b3710f85df22e9377d6c4f7553`;
+}
+
 /** The command that sets `key`; values with `<placeholders>` stay bare, anything else a shell would split is quoted. */
 export function configSetCommand(key: ConfigKey, value: string, secret = false): string {
     const bare = /^[A-Za-z0-9_./:@+<>-]+$/.test(value);
@@ -161,7 +180,7 @@ export function parseStackConfig(source: ConfigSource, now: Date = new Date()): 
         if (!value) problems.push({ key, problem: "is not set", fix: configSetCommand(key, example) });
         return value ?? "";
     };
-    const optional = (key: ProjectConfigKey & keyof typeof configDefaults) => {
+    const optional = (key: StringDefaultKey) => {
         const value = raw(key);
         return value === undefined || value === "" ? configDefaults[key] : value;
     };
@@ -222,6 +241,15 @@ export function parseStackConfig(source: ConfigSource, now: Date = new Date()): 
     const mailProblem = alertEmail ? emailProblem(alertEmail) : undefined;
     if (mailProblem) problems.push({ key: "alertEmail", problem: mailProblem, fix: configSetCommand("alertEmail", "<you@example.com>") });
 
+    const callbackValue = raw("callback") || String(configDefaults.callback);
+    const callbackProblem = booleanProblem(callbackValue);
+    if (callbackProblem) problems.push({ key: "callback", problem: callbackProblem, fix: configSetCommand("callback", "true") });
+
+    // Checked even with the callback off (only the callback uses it), so switching it off needs no second command.
+    const memberId = optional("memberId");
+    const badMemberId = memberId ? memberIdProblem(memberId) : undefined;
+    if (badMemberId) problems.push({ key: "memberId", problem: badMemberId, fix: configSetCommand("memberId", "<member-id>") });
+
     if (problems.length > 0) throw new ConfigError(problems);
     return {
         project,
@@ -234,6 +262,8 @@ export function parseStackConfig(source: ConfigSource, now: Date = new Date()): 
         oauthTokenUrl,
         alertEmail: alertEmail || undefined,
         refreshMarginSeconds: margin,
+        callback: callbackValue === "true",
+        memberId: memberId || undefined,
     };
 }
 

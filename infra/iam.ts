@@ -1,6 +1,6 @@
 // Identities and grants. The refresher's runtime account holds secret-level roles only; the
 // trigger account may invoke this one function; the build account builds it. Nothing is granted
-// to allUsers or allAuthenticatedUsers.
+// to allUsers or allAuthenticatedUsers, except invoking the OAuth callback when it is deployed.
 import * as gcp from "./gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { Secrets } from "./secrets";
@@ -148,6 +148,27 @@ export function grantInvoker(name: string, args: InvokerArgs, opts: pulumi.Custo
     return new gcp.cloudrunv2.ServiceIamMember(
         `${name}-trigger-invokes-function`,
         { project: args.project, location: args.region, name: args.functionName, role: "roles/run.invoker", member: args.trigger.member },
+        opts,
+    );
+}
+
+export interface PublicInvokerArgs {
+    project: string;
+    region: string;
+    /** The OAuth callback's gen2 function; its Cloud Run service has the same name. */
+    functionName: pulumi.Input<string>;
+}
+
+/**
+ * Lets anyone invoke the OAuth callback's Cloud Run service, and no other: Bitrix24's install
+ * event and the portal user's browser carry no Google identity. The function itself refuses
+ * whatever is not a genuine authorization of the configured portal.
+ */
+export function grantPublicInvoker(name: string, args: PublicInvokerArgs, opts: pulumi.CustomResourceOptions): gcp.cloudrunv2.ServiceIamMember {
+    // Let anyone reach the OAuth callback, this one service only.
+    return new gcp.cloudrunv2.ServiceIamMember(
+        `${name}-public-invokes-callback`,
+        { project: args.project, location: args.region, name: args.functionName, role: "roles/run.invoker", member: "allUsers" },
         opts,
     );
 }

@@ -1,6 +1,7 @@
 // Alerting on the refresher's structured log lines (one JSON object per line on stdout, which
 // Cloud Logging puts in jsonPayload): any error or re-authorization line, and no successful
-// refresh for twice the token's life.
+// refresh for twice the token's life. The OAuth callback's error lines (`authorize.failed`) count
+// as failures too; its `authorize.refused` warnings do not (a public endpoint gets stray requests).
 import * as gcp from "./gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { accessTokenLifetimeSeconds } from "./margin";
@@ -19,6 +20,8 @@ export interface MonitoringNames {
 export interface MonitoringArgs {
     project: string;
     functionName: string;
+    /** The OAuth callback's function, when deployed. */
+    callbackFunctionName?: string;
     portalDomain: string;
     names: MonitoringNames;
     alertEmail?: string;
@@ -33,13 +36,16 @@ export interface Monitoring {
 }
 
 /** Gen2 functions log as their Cloud Run service. */
-export function functionLogFilter(functionName: string): string {
-    return `resource.type="cloud_run_revision" AND resource.labels.service_name="${functionName}"`;
+export function functionLogFilter(functionName: string, ...others: string[]): string {
+    const services = [functionName, ...others].map((name) => `resource.labels.service_name="${name}"`);
+    return `resource.type="cloud_run_revision" AND ${services.length === 1 ? services[0] : `(${services.join(" OR ")})`}`;
 }
 
 export function createMonitoring(name: string, args: MonitoringArgs, opts: pulumi.CustomResourceOptions): Monitoring {
     const { project, names } = args;
     const source = functionLogFilter(args.functionName);
+    const callback = args.callbackFunctionName;
+    const failureSource = callback ? functionLogFilter(args.functionName, callback) : source;
     const counter = { metricKind: "DELTA", valueType: "INT64", unit: "1" };
 
     // Count the refresher's failure lines: ERROR (transient, retried) and CRITICAL (re-authorization needed).
@@ -48,8 +54,8 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
         {
             project,
             name: names.failureMetric,
-            description: `Error and re-authorization lines of ${args.functionName}, by event.`,
-            filter: `${source} AND severity>=ERROR`,
+            description: `Error and re-authorization lines of ${args.functionName}${callback ? ` and ${callback}` : ""}, by event.`,
+            filter: `${failureSource} AND severity>=ERROR`,
             metricDescriptor: { ...counter, labels: [{ key: "event", valueType: "STRING", description: "jsonPayload.event of the line" }] },
             labelExtractors: { event: "EXTRACT(jsonPayload.event)" },
         },
@@ -114,8 +120,11 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
                     "",
                     "- `refresh.failed` (ERROR) is transient: the tick is retried and the next tick tries again. Act if it repeats.",
                     `- \`refresh.reauthorization_needed\` (CRITICAL) means the refresh token is gone or the credentials are wrong: authorize the app again at ${authorizeHint} and store the new tokens.`,
+                    ...(callback
+                        ? [`- \`authorize.failed\` (ERROR or CRITICAL) comes from the OAuth callback \`${callback}\`: an authorization arrived but was not stored. The line says why; authorize again.`]
+                        : []),
                     "",
-                    `Logs: \`${functionLogFilter(args.functionName)} AND severity>=ERROR\``,
+                    `Logs: \`${failureSource} AND severity>=ERROR\``,
                 ].join("\n"),
             },
         },

@@ -1,27 +1,35 @@
 // One portal's token rotation as a component: APIs, secrets, identities, tick, function and
-// alerts. Arguments are checked before any child exists; children are named from `name` (Pulumi
-// URNs) and `namePrefix` (cloud names), so two portals in one stack never collide.
+// alerts, and optionally the public OAuth callback. Arguments are checked before any child exists;
+// children are named from `name` (Pulumi URNs) and `namePrefix` (cloud names), so two portals in
+// one stack never collide.
 import * as pulumi from "@pulumi/pulumi";
+import type * as gcp from "./gcp";
+import { callbackState } from "../function/core/authorization";
 import { enableProjectServices, type ProjectServices } from "./apis";
 import {
     clientIdProblem,
     configDefaults,
     emailProblem,
     httpsUrlProblem,
+    memberIdProblem,
     portalDomainProblem,
     projectIdProblem,
     regionProblem,
     timeZoneProblem,
 } from "./config";
-import { createRefresherFunction, defaultFunctionBundle } from "./function";
+import { createCallbackFunction, createRefresherFunction, defaultFunctionBundle } from "./function";
 import type { FunctionBundle } from "./function-bundle";
-import { createIdentities, grantInvoker, type IdentityNames } from "./iam";
+import { grantAccessTokenReader, type AccessTokenReaderGrant } from "./access-grants";
+import { createIdentities, grantInvoker, grantPublicInvoker, type IdentityNames } from "./iam";
 import { cronSyntaxProblem, refreshMarginSeconds } from "./margin";
 import { createMonitoring, type MonitoringNames } from "./monitoring";
 import { createTick } from "./scheduler";
 import { createSecrets, secretNames, type SecretNames } from "./secrets";
 
 export const defaultNamePrefix = "b24";
+
+/** What `callbackUrl` says while the callback is off (an undefined output makes Pulumi warn on every run). */
+export const callbackOffOutput = "off: pulumi config set callback true";
 
 export interface TokenRotationArgs {
     /** Google Cloud project id. */
@@ -51,10 +59,18 @@ export interface TokenRotationArgs {
      * of the project. Default: the component enables its own.
      */
     projectServices?: ProjectServices;
+    /**
+     * Deploy the `oauthCallback` entry point as a public HTTP function (the only public resource),
+     * so Bitrix24's redirect or install event stores the tokens with no human step. Default false.
+     */
+    callback?: boolean;
+    /** The portal's member_id; when set, the callback also refuses tokens of any other member_id. Unused without `callback`. */
+    memberId?: string;
 }
 
 export interface CloudNames {
     functionName: string;
+    callbackFunctionName: string;
     topicName: string;
     jobName: string;
     bucketName: string;
@@ -67,6 +83,7 @@ export interface CloudNames {
 export function cloudNames(prefix: string, project: string): CloudNames {
     return {
         functionName: `${prefix}-token-refresh`,
+        callbackFunctionName: `${prefix}-oauth-callback`,
         topicName: `${prefix}-token-refresh-trigger`,
         jobName: `${prefix}-token-refresh-job`,
         bucketName: `${project}-${prefix}-refresher-source`,
@@ -87,9 +104,13 @@ export function cloudNames(prefix: string, project: string): CloudNames {
     };
 }
 
-/** The URL a portal admin opens to authorize the application (the first step of the guide, Part 2). */
-export function authorizeUrl(portalDomain: string, clientId: string): string {
-    return `https://${portalDomain}/oauth/authorize/?client_id=${encodeURIComponent(clientId)}&response_type=code`;
+/**
+ * The URL a portal admin opens to authorize the application (the first step of the guide, Part 2);
+ * with `state`, the one the OAuth callback accepts (see `callbackState`).
+ */
+export function authorizeUrl(portalDomain: string, clientId: string, state?: string): string {
+    const url = `https://${portalDomain}/oauth/authorize/?client_id=${encodeURIComponent(clientId)}&response_type=code`;
+    return state === undefined ? url : `${url}&state=${encodeURIComponent(state)}`;
 }
 
 /** Service account ids allow 30 characters; `-token-refresher` and `-refresh-trigger` take 16. */
@@ -106,6 +127,8 @@ interface ResolvedArgs {
     alertEmail?: string;
     namePrefix: string;
     refreshMarginSeconds: number;
+    callback: boolean;
+    memberId?: string;
 }
 
 /** Checks every argument and fills in defaults; throws one Error listing every problem. */
@@ -144,6 +167,10 @@ export function resolveTokenRotationArgs(name: string, args: TokenRotationArgs):
     }
     const alertEmail = args.alertEmail || undefined;
     check("alertEmail", alertEmail && emailProblem(alertEmail));
+    const callback = args.callback ?? false;
+    check("callback", typeof callback === "boolean" ? undefined : `${JSON.stringify(callback)} is not a boolean`);
+    const memberId = args.memberId || undefined;
+    check("memberId", memberId && memberIdProblem(memberId));
     if (problems.length > 0) {
         throw new Error(`TokenRotation "${name}" has invalid arguments:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     }
@@ -158,6 +185,8 @@ export function resolveTokenRotationArgs(name: string, args: TokenRotationArgs):
         alertEmail,
         namePrefix,
         refreshMarginSeconds: margin,
+        callback,
+        memberId,
     };
 }
 
@@ -175,14 +204,22 @@ export class TokenRotation extends pulumi.ComponentResource {
     public readonly clientSecretSecretName: pulumi.Output<string>;
     public readonly accessTokenSecretName: pulumi.Output<string>;
     public readonly refreshTokenSecretName: pulumi.Output<string>;
-    /** Where a portal admin authorizes the application. */
+    /**
+     * Where a portal admin authorizes the application. With the callback on it carries the state
+     * the callback accepts, derived from the client secret, so it is a Pulumi secret.
+     */
     public readonly authorizeUrl: pulumi.Output<string>;
+    /** The OAuth callback's URL, or {@link callbackOffOutput} while the callback is off. */
+    public readonly callbackUrl: pulumi.Output<string>;
     /** REFRESH_MARGIN_SECONDS given to the refresher, derived from the schedule. */
     public readonly refreshMarginSeconds: pulumi.Output<number>;
     /** The identity the refresher runs as. */
     public readonly runtimeServiceAccountEmail: pulumi.Output<string>;
     /** The uploaded bundle's object name (content-hashed). */
     public readonly sourceObjectName: pulumi.Output<string>;
+
+    private readonly componentName: string;
+    private readonly accessTokenSecret: gcp.secretmanager.Secret;
 
     constructor(name: string, args: TokenRotationArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const resolved = resolveTokenRotationArgs(name, args);
@@ -200,6 +237,8 @@ export class TokenRotation extends pulumi.ComponentResource {
             { project, names: names.secrets, labels, clientId: resolved.clientId, clientSecret: pulumi.secret(args.clientSecret) },
             childOpts,
         );
+        this.componentName = name;
+        this.accessTokenSecret = secrets.accessToken;
         const identities = createIdentities(
             name,
             { project, prefix: namePrefix, names: names.identities, secrets, pubsubAgent: services.pubsubAgent },
@@ -231,9 +270,33 @@ export class TokenRotation extends pulumi.ComponentResource {
             childOpts,
         );
         grantInvoker(name, { project, region, functionName: refresher.function.name, trigger: identities.trigger }, childOpts);
+        const callback = resolved.callback
+            ? createCallbackFunction(
+                  name,
+                  {
+                      project,
+                      region,
+                      functionName: names.callbackFunctionName,
+                      labels,
+                      identities,
+                      secrets,
+                      refresher,
+                      environment: { oauthTokenUrl: resolved.oauthTokenUrl, portalDomain: resolved.portalDomain, memberId: resolved.memberId },
+                  },
+                  childOpts,
+              )
+            : undefined;
+        if (callback) grantPublicInvoker(name, { project, region, functionName: callback.name }, childOpts);
         createMonitoring(
             name,
-            { project, functionName: names.functionName, portalDomain: resolved.portalDomain, names: names.monitoring, alertEmail: resolved.alertEmail },
+            {
+                project,
+                functionName: names.functionName,
+                callbackFunctionName: callback ? names.callbackFunctionName : undefined,
+                portalDomain: resolved.portalDomain,
+                names: names.monitoring,
+                alertEmail: resolved.alertEmail,
+            },
             childOpts,
         );
 
@@ -244,7 +307,11 @@ export class TokenRotation extends pulumi.ComponentResource {
         this.clientSecretSecretName = secrets.clientSecret.secret.secretId;
         this.accessTokenSecretName = secrets.accessToken.secretId;
         this.refreshTokenSecretName = secrets.refreshToken.secretId;
-        this.authorizeUrl = pulumi.output(authorizeUrl(resolved.portalDomain, resolved.clientId));
+        const { portalDomain, clientId } = resolved;
+        // The callback's state is an HMAC under the client secret: whoever has it may start an authorization.
+        const withState = (clientSecret: string) => authorizeUrl(portalDomain, clientId, callbackState({ clientId, clientSecret, portalDomain }));
+        this.authorizeUrl = callback ? pulumi.secret(pulumi.output(args.clientSecret).apply(withState)) : pulumi.output(authorizeUrl(portalDomain, clientId));
+        this.callbackUrl = callback ? callback.url : pulumi.output(callbackOffOutput);
         this.refreshMarginSeconds = pulumi.output(resolved.refreshMarginSeconds);
         this.runtimeServiceAccountEmail = identities.runtime.email;
         this.sourceObjectName = refresher.source.name;
@@ -258,9 +325,18 @@ export class TokenRotation extends pulumi.ComponentResource {
             accessTokenSecretName: this.accessTokenSecretName,
             refreshTokenSecretName: this.refreshTokenSecretName,
             authorizeUrl: this.authorizeUrl,
+            callbackUrl: this.callbackUrl,
             refreshMarginSeconds: this.refreshMarginSeconds,
             runtimeServiceAccountEmail: this.runtimeServiceAccountEmail,
             sourceObjectName: this.sourceObjectName,
         });
+    }
+
+    /**
+     * Lets `member` (a consumer's service account) read the access token — and nothing else of the
+     * rotation: never the refresh token or the client secret. `name` must be unique per consumer.
+     */
+    public grantAccessTokenReader(name: string, member: pulumi.Input<string>, opts: pulumi.CustomResourceOptions = {}): AccessTokenReaderGrant {
+        return grantAccessTokenReader(`${this.componentName}-${name}`, { secret: this.accessTokenSecret, member }, { parent: this, ...opts });
     }
 }

@@ -261,3 +261,21 @@ describe("the bundle's object name", () => {
         expect(after.object).not.toBe(before.object);
     });
 });
+
+describe("grantAccessTokenReader", () => {
+    it("lets a consumer read the access-token secret alone, as a child of the rotation", async () => {
+        const { records, options } = await record((transformations) => {
+            const rotation = new TokenRotation("b24", baseArgs(), { transformations });
+            rotation.grantAccessTokenReader("orders-api", "serviceAccount:orders-api@my-gcp-project.iam.gserviceaccount.com");
+        });
+        const grants = records.filter(
+            (r) => r.type === "gcp:secretmanager/secretIamMember:SecretIamMember" && String(r.inputs.member).startsWith("serviceAccount:orders-api@"),
+        );
+        expect(grants.map((g) => g.inputs.role).sort()).toEqual(["roles/secretmanager.secretAccessor", "roles/secretmanager.viewer"]);
+        const accessSecretId = cloudNames("b24", project).secrets.accessToken;
+        for (const grant of grants) {
+            expect(String(grant.inputs.secretId)).toContain(accessSecretId);
+            expect(options.get(`${grant.type}::${grant.name}`)?.parent).toBeInstanceOf(TokenRotation);
+        }
+    });
+});
