@@ -10,8 +10,11 @@ import { permanentFailureMessage } from "./core/failure-messages";
 import type { Clock } from "./core/ports";
 import { refreshTokens } from "./core/refresh-tokens";
 
-/** Longer than the function's 120 s timeout, so a lease outlives its holder only when the holder crashed. */
-export const leaseSeconds = 300;
+/**
+ * The function's timeout (120 s) plus a minute: the platform ends any holder before its lease runs
+ * out, and after a crash the redeliveries take over within three minutes.
+ */
+export const leaseSeconds = 180;
 
 export interface HandlerDependencies {
     env?: Record<string, string | undefined>;

@@ -8,6 +8,8 @@ import { accessTokenLifetimeSeconds } from "./margin";
 
 /** No `refresh.succeeded` line for this long raises the absence alert: twice the token's life. */
 export const missingSuccessAlertSeconds = 2 * accessTokenLifetimeSeconds;
+/** Transient failures in every 10-minute window for this long (two ticks in a row at the default schedule) raise the failure alert. */
+export const transientAlertSeconds = 600;
 
 export interface MonitoringNames {
     failureMetric: string;
@@ -56,8 +58,14 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
             name: names.failureMetric,
             description: `Error and re-authorization lines of ${args.functionName}${callback ? ` and ${callback}` : ""}, by event.`,
             filter: `${failureSource} AND severity>=ERROR`,
-            metricDescriptor: { ...counter, labels: [{ key: "event", valueType: "STRING", description: "jsonPayload.event of the line" }] },
-            labelExtractors: { event: "EXTRACT(jsonPayload.event)" },
+            metricDescriptor: {
+                ...counter,
+                labels: [
+                    { key: "event", valueType: "STRING", description: "jsonPayload.event of the line" },
+                    { key: "severity", valueType: "STRING", description: "ERROR (transient, retried) or CRITICAL (needs a human)" },
+                ],
+            },
+            labelExtractors: { event: "EXTRACT(jsonPayload.event)", severity: "EXTRACT(severity)" },
         },
         opts,
     );
@@ -90,7 +98,7 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
     const sumOver = (seconds: number) => [{ alignmentPeriod: `${seconds}s`, perSeriesAligner: "ALIGN_DELTA", crossSeriesReducer: "REDUCE_SUM" }];
     const authorizeHint = `https://${args.portalDomain}/oauth/authorize/`;
 
-    // Alert on the first failure line.
+    // Alert at once when a human is needed, and when transient failures outlast two ticks.
     const failureAlert = new gcp.monitoring.AlertPolicy(
         `${name}-failure-alert`,
         {
@@ -100,13 +108,26 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
             severity: "ERROR",
             conditions: [
                 {
-                    displayName: "Refresher logged an error or a re-authorization request",
+                    displayName: "Refresher asks for re-authorization or reports a broken deployment (CRITICAL)",
                     conditionThreshold: {
-                        filter: metricFilter(failureMetric),
+                        filter: pulumi.interpolate`${metricFilter(failureMetric)} AND metric.label."severity"="CRITICAL"`,
                         comparison: "COMPARISON_GT",
                         thresholdValue: 0,
                         duration: "0s",
                         aggregations: sumOver(300),
+                        trigger: { count: 1 },
+                    },
+                },
+                {
+                    // One transient failure is retried and harmless; failures in every window for
+                    // ${transientAlertSeconds / 60} minutes mean the token may expire before a refresh succeeds.
+                    displayName: `Refresher failing for ${transientAlertSeconds / 60} minutes (ERROR)`,
+                    conditionThreshold: {
+                        filter: metricFilter(failureMetric),
+                        comparison: "COMPARISON_GT",
+                        thresholdValue: 0,
+                        duration: `${transientAlertSeconds}s`,
+                        aggregations: sumOver(600),
                         trigger: { count: 1 },
                     },
                 },
@@ -118,7 +139,7 @@ export function createMonitoring(name: string, args: MonitoringArgs, opts: pulum
                 content: [
                     `The token refresher \`${args.functionName}\` for ${args.portalDomain} logged a failure.`,
                     "",
-                    "- `refresh.failed` (ERROR) is transient: the tick is retried and the next tick tries again. Act if it repeats.",
+                    `- \`refresh.failed\` (ERROR) is transient: the tick is retried and the next tick tries again. This alert fires only when it has repeated for ${transientAlertSeconds / 60} minutes: check Bitrix24's status and Secret Manager quotas.`,
                     `- \`refresh.reauthorization_needed\` (CRITICAL) means the refresh token is gone or the credentials are wrong: authorize the app again at ${authorizeHint} and store the new tokens.`,
                     ...(callback
                         ? [`- \`authorize.failed\` (ERROR or CRITICAL) comes from the OAuth callback \`${callback}\`: an authorization arrived but was not stored. The line says why; authorize again.`]

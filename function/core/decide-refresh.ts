@@ -14,6 +14,14 @@ export interface RefreshDecision {
     secondsLeft?: number;
 }
 
+/**
+ * Deliveries arrive seconds after their tick, and not always equally late. With the default
+ * schedule the margin (20 min) is exactly two ticks, so without this allowance a tick whose
+ * delivery came a little later than the one that refreshed would find 19:5x left and refresh
+ * early — about half the time, pushing the rate over 30 a day. A minute late counts as on time.
+ */
+export const deliveryJitterSeconds = 60;
+
 export function decideRefresh(input: {
     pair: RecordedPair | undefined;
     newestRefreshVersion: number;
@@ -24,6 +32,6 @@ export function decideRefresh(input: {
     if (!pair || pair.accessExpiresAt === undefined) return { due: true, reason: "no_recorded_expiry" };
     if (pair.refreshVersion !== newestRefreshVersion) return { due: true, reason: "new_refresh_token" };
     const secondsLeft = Math.floor((pair.accessExpiresAt - nowMs) / 1000);
-    if (secondsLeft < marginSeconds) return { due: true, reason: "near_expiry", secondsLeft };
+    if (secondsLeft < marginSeconds - deliveryJitterSeconds) return { due: true, reason: "near_expiry", secondsLeft };
     return { due: false, reason: "fresh", secondsLeft };
 }

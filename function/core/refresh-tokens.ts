@@ -44,6 +44,18 @@ export class TransientRefreshError extends Error {
     }
 }
 
+/**
+ * Another invocation holds the lease while a refresh is due. Thrown (so Eventarc redelivers) rather
+ * than answered 2xx: if the holder crashed, the redelivery after its lease expires does the refresh,
+ * instead of the token waiting for the next tick. Logged at INFO: it is no failure.
+ */
+export class LeaseBusyError extends TransientRefreshError {
+    constructor() {
+        super("lease_busy", "another invocation holds the refresh lease while a refresh is due; redeliver later");
+        this.name = "LeaseBusyError";
+    }
+}
+
 const permanentOAuthCodes: Record<string, PermanentFailureCode> = {
     invalid_grant: "invalid_grant",
     expired_token: "expired_token",
@@ -64,6 +76,7 @@ export async function refreshTokens(ports: RefreshPorts, settings: RefreshSettin
     try {
         return await refreshUnderLease(ports, settings);
     } catch (error) {
+        if (error instanceof LeaseBusyError) throw error;
         if (error instanceof StoreError && (error.code === "not_found" || error.code === "permission_denied")) {
             ports.log.write({
                 severity: "CRITICAL",
@@ -93,59 +106,82 @@ export async function refreshTokens(ports: RefreshPorts, settings: RefreshSettin
 }
 
 async function refreshUnderLease(ports: RefreshPorts, settings: RefreshSettings): Promise<RefreshOutcome> {
-    const { store, clock, log } = ports;
+    const { store, clock } = ports;
     const meta = await store.readMeta();
     const state = parseRefreshState(meta.annotations);
     const acquiredAt = clock.now();
     if (state.lease && state.lease.expiresAt > acquiredAt) {
-        log.write({
-            severity: "INFO",
-            event: "refresh.skipped",
-            message: "Another invocation holds the refresh lease; leaving the refresh to it",
-            reason: "lease_busy",
-            leaseExpiresAt: new Date(state.lease.expiresAt).toISOString(),
-        });
-        return { kind: "lease_busy" };
+        return leaseBusy(ports, settings, state, acquiredAt, "Another invocation holds the refresh lease");
     }
     let annotations = withRefreshState(meta.annotations, {
         ...state,
         lease: { holder: settings.holder, expiresAt: acquiredAt + settings.leaseSeconds * 1000 },
     });
-    const etag = await store.writeMeta(meta.etag, annotations);
+    let etag = await store.writeMeta(meta.etag, annotations);
     if (etag === null) {
-        log.write({
-            severity: "INFO",
-            event: "refresh.skipped",
-            message: "Another invocation took the refresh lease first; leaving the refresh to it",
-            reason: "lease_busy",
-        });
-        return { kind: "lease_busy" };
+        // A stale etag: someone else wrote first — or our own write landed and only its answer was
+        // lost (the client's retry then carries the old etag). Only a re-read tells them apart.
+        const again = await store.readMeta();
+        const current = parseRefreshState(again.annotations);
+        if (current.lease?.holder !== settings.holder) {
+            return leaseBusy(ports, settings, current, acquiredAt, "Another invocation took the refresh lease first");
+        }
+        etag = again.etag;
+        annotations = again.annotations;
     }
 
     let result: UnderLease;
     try {
         result = await whileHoldingLease(ports, settings, state);
     } catch (error) {
-        await releaseLease(ports, etag, annotations, state);
+        await releaseLease(ports, settings, etag, annotations, state);
         throw error;
     }
     annotations = withRefreshState(annotations, result.next);
-    await releaseLease(ports, etag, annotations, result.next);
+    await releaseLease(ports, settings, etag, annotations, result.next);
     if (result.error) throw result.error;
     return result.outcome!;
 }
 
+/** Leaves the refresh to the lease holder: answered 2xx when nothing is due, redelivered when a refresh is. */
+function leaseBusy(ports: RefreshPorts, settings: RefreshSettings, state: RefreshState, nowMs: number, why: string): RefreshOutcome {
+    const awaitingHuman = state.failure !== undefined && state.failure.refreshVersion === (state.pair?.refreshVersion ?? 0);
+    const due =
+        !awaitingHuman &&
+        decideRefresh({ pair: state.pair, newestRefreshVersion: state.pair?.refreshVersion ?? 0, nowMs, marginSeconds: settings.marginSeconds }).due;
+    ports.log.write({
+        severity: "INFO",
+        event: "refresh.skipped",
+        message: due ? `${why} while a refresh is due; asking for redelivery in case it fails` : `${why}; leaving the refresh to it`,
+        reason: "lease_busy",
+        redeliver: due,
+        leaseExpiresAt: state.lease ? new Date(state.lease.expiresAt).toISOString() : undefined,
+    });
+    if (due) throw new LeaseBusyError();
+    return { kind: "lease_busy" };
+}
+
 /** Drops the lease and records `next`. Losing the lease by now is survivable: the next tick re-decides. */
-async function releaseLease(ports: RefreshPorts, etag: string, annotations: Record<string, string>, next: RefreshState) {
+async function releaseLease(
+    ports: RefreshPorts,
+    settings: RefreshSettings,
+    etag: string,
+    annotations: Record<string, string>,
+    next: RefreshState,
+): Promise<void> {
+    const released = withRefreshState(annotations, { ...next, lease: undefined });
     try {
-        const released = await ports.store.writeMeta(etag, withRefreshState(annotations, { ...next, lease: undefined }));
-        if (released === null) {
-            ports.log.write({
-                severity: "WARNING",
-                event: "refresh.warning",
-                message: "The refresh lease expired and was taken over before it was released; the next tick re-checks the tokens",
-            });
-        }
+        if ((await ports.store.writeMeta(etag, released)) !== null) return;
+        // As when acquiring: a stale etag may only mean our own earlier write landed unanswered.
+        const again = await ports.store.readMeta();
+        const holder = parseRefreshState(again.annotations).lease?.holder;
+        if (holder === settings.holder && (await ports.store.writeMeta(again.etag, released)) !== null) return;
+        if (holder === undefined) return; // our release itself landed; only its answer was lost
+        ports.log.write({
+            severity: "WARNING",
+            event: "refresh.warning",
+            message: "The refresh lease expired and was taken over before it was released; the next tick re-checks the tokens",
+        });
     } catch (error) {
         ports.log.write({
             severity: "WARNING",
@@ -252,6 +288,7 @@ async function whileHoldingLease(ports: RefreshPorts, settings: RefreshSettings,
     }
 
     if (refreshLost) {
+        if (accessVersion !== undefined) await pruneVersions(ports, "access", settings.keepVersions, accessVersion);
         reportPermanent(ports, settings, "refresh_token_lost", {
             refreshVersion: used,
             accessVersion,

@@ -83,10 +83,16 @@ describe("refreshTokens on the built bundle", () => {
 
         const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => s.deliver(`storm-${i}`)));
 
-        expect(answers.map((a) => a.status)).toEqual(Array(20).fill(204));
         expect(s.sandbox.refreshCount()).toBe(1);
         expect(s.newestValue("refresh")).toBe(s.sandbox.liveRefreshToken());
         expect(events(s, "refresh.succeeded")).toHaveLength(1);
+        // Deliveries that met the lease while the refresh was due ask for redelivery (500) without
+        // logging an error; the rest see the fresh token (204). Redelivered, all are done.
+        expect(answers.every((a) => a.status === 204 || a.status === 500)).toBe(true);
+        expect(severity(s, "ERROR")).toHaveLength(0);
+        const redelivered = await Promise.all(answers.flatMap((a, i) => (a.status === 500 ? [s.deliver(`storm-${i}`)] : [])));
+        expect(redelivered.every((a) => a.status === 204)).toBe(true);
+        expect(s.sandbox.refreshCount()).toBe(1);
     });
 
     it("treats missing configuration as permanent: 2xx and one CRITICAL line naming the variable", async () => {

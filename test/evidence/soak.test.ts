@@ -1,35 +1,19 @@
 // The fault soak inside `npm test`: a short seeded run under every fault kind, a fault-free day,
 // and proof that the invariants can fail: a refresher broken on purpose makes `npm run soak` exit 1.
 // Nothing here asserts a timing.
-import { execFile } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { planTick, faultKinds } from "../../evidence/soak/faults";
 import { mulberry32 } from "../../evidence/soak/prng";
 import { formatSoakReport } from "../../evidence/soak/report";
 import { countTextsWithSecret, runSoak, soakDefaults, type SoakOptions } from "../../evidence/soak/run-soak";
 import { expectNoSecrets } from "../helpers/no-secrets";
+import { runTsx } from "../helpers/run-child";
 
-const repoRoot = path.resolve(__dirname, "../..");
-const tsxCli = path.join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs");
-/** Children get the same guard as the tests: nothing but 127.0.0.1. */
-const loopbackGuardPath = path.join(repoRoot, "test", "helpers", "loopback-guard.cjs");
 /** The sandbox's default client secret: the one secret a child process's output can be checked against from here. */
 const sandboxClientSecret = "SandboxDemoSecretNotARealOneXXXXXXXXXXXXXXXXXXXXXX";
 
 const soak = (overrides: Partial<SoakOptions>) => runSoak({ ...soakDefaults, ...overrides });
 const failing = (result: Awaited<ReturnType<typeof runSoak>>) => result.invariants.filter((i) => !i.ok).map((i) => i.name);
-
-function soakCommand(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        execFile(
-            process.execPath,
-            [tsxCli, "evidence/soak.ts", ...args],
-            { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: `--require ${loopbackGuardPath}` }, timeout: 60_000 },
-            (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr }),
-        );
-    });
-}
 
 describe("npm run soak", () => {
     it("holds every invariant over two seeded days under faults, and prints the table", async () => {
@@ -72,12 +56,12 @@ describe("npm run soak", () => {
     });
 
     it("exits 1 when the refresher is broken on purpose (--break access-first): the same crash then loses the chain", async () => {
-        const run = await soakCommand(["--days", "0.5", "--rate", "0.5", "--faults", "crash_between_writes", "--break", "access-first", "--quiet"]);
+        const run = await runTsx("evidence/soak.ts", ["--days", "0.5", "--rate", "0.5", "--faults", "crash_between_writes", "--break", "access-first", "--quiet"]);
 
         expect(run.code).toBe(1);
-        expect(run.stdout).toMatch(/FAIL {2}no broken chain from a fault that does not spend a token: .*after crash_between_writes/);
-        expect(run.stdout).toMatch(/invariant\(s\) FAILED/);
-        expectNoSecrets([run.stdout, run.stderr], [sandboxClientSecret]);
+        expect(run.out).toMatch(/FAIL {2}no broken chain from a fault that does not spend a token: .*after crash_between_writes/);
+        expect(run.out).toMatch(/invariant\(s\) FAILED/);
+        expectNoSecrets([run.out, run.err], [sandboxClientSecret]);
     });
 
     it("catches a token in a log line that bypasses the Redactor (--break log-token)", async () => {
@@ -85,15 +69,29 @@ describe("npm run soak", () => {
 
         expect(failing(result)).toEqual(["no secret in any output line or error"]);
         expect(result.stats.linesWithSecret).toBeGreaterThan(0);
+        // The shared check agrees: the leak is real (and the only one, deliberately).
+        expect(() => expectNoSecrets(result.output, result.secrets)).toThrow();
+        expectNoSecrets(
+            result.output.filter((line) => !line.includes("refreshing with")),
+            result.secrets,
+        );
+    });
+
+    it("catches versions piling up (--break no-prune)", async () => {
+        const result = await soak({ days: 0.25, rate: 0, breakMode: "no-prune" });
+
+        expect(failing(result)).toEqual([expect.stringContaining("active versions per secret")]);
+        expect(result.stats.peakActiveVersions.refresh).toBeGreaterThan(3);
+        expectNoSecrets(result.output, result.secrets);
     });
 
     it("rejects bad input with a message and exit code 2", async () => {
-        const run = await soakCommand(["--days", "0", "--rate", "2"]);
+        const run = await runTsx("evidence/soak.ts", ["--days", "0", "--rate", "2"]);
 
         expect(run.code).toBe(2);
-        expect(run.stderr).toMatch(/--days must be a number above 0/);
-        expect(run.stderr).toMatch(/--rate must be a number from 0 to 1/);
-        expectNoSecrets([run.stdout, run.stderr], [sandboxClientSecret]);
+        expect(run.err).toMatch(/--days must be a number above 0/);
+        expect(run.err).toMatch(/--rate must be a number from 0 to 1/);
+        expectNoSecrets([run.out, run.err], [sandboxClientSecret]);
     });
 });
 

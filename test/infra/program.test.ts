@@ -233,22 +233,30 @@ describe("resource graph", () => {
         expect(job.retryConfig.retryCount).toBeGreaterThan(0);
     });
 
-    it("alerts on failure lines and on two hours without a successful refresh", () => {
+    it("alerts at once on a CRITICAL line, on transient failures that outlast two ticks, and on two hours without a successful refresh", () => {
         const source = 'resource.type="cloud_run_revision" AND resource.labels.service_name="b24-token-refresh"';
         expect(named(T.metric, "b24-failure-metric")).toMatchObject({
             name: "b24-token-refresh-failures",
             filter: `${source} AND severity>=ERROR`,
-            labelExtractors: { event: "EXTRACT(jsonPayload.event)" },
+            labelExtractors: { event: "EXTRACT(jsonPayload.event)", severity: "EXTRACT(severity)" },
         });
         expect(named(T.metric, "b24-success-metric")).toMatchObject({
             name: "b24-token-refresh-successes",
             filter: `${source} AND jsonPayload.event="refresh.succeeded"`,
         });
         const failure = named(T.alert, "b24-failure-alert");
+        const failures = 'resource.type="cloud_run_revision" AND metric.type="logging.googleapis.com/user/b24-token-refresh-failures"';
         expect(failure.conditions[0].conditionThreshold).toMatchObject({
-            filter: 'resource.type="cloud_run_revision" AND metric.type="logging.googleapis.com/user/b24-token-refresh-failures"',
+            filter: `${failures} AND metric.label."severity"="CRITICAL"`,
             comparison: "COMPARISON_GT",
             thresholdValue: 0,
+            duration: "0s",
+        });
+        expect(failure.conditions[1].conditionThreshold).toMatchObject({
+            filter: failures,
+            comparison: "COMPARISON_GT",
+            thresholdValue: 0,
+            duration: "600s",
         });
         const missing = named(T.alert, "b24-missing-success-alert");
         expect(missing.conditions[0].conditionAbsent).toMatchObject({

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { refreshTokens, TransientRefreshError, type RefreshSettings } from "../../function/core/refresh-tokens";
+import { LeaseBusyError, refreshTokens, TransientRefreshError, type RefreshSettings } from "../../function/core/refresh-tokens";
 import { annotationKeys, parseRefreshState } from "../../function/core/refresh-state";
 import { CapturedLog, FakeClock, FakeOAuth, FakeTokenStore } from "../helpers/fakes";
 import { errorTexts, expectNoSecrets } from "../helpers/no-secrets";
@@ -97,9 +97,16 @@ describe("refreshTokens: deciding", () => {
         expectCleanLogs();
     });
 
-    it("refreshes once less than the margin is left", async () => {
+    it("counts a delivery up to a minute late as on time: 19.5 minutes left is still fresh", async () => {
         await run();
-        clock.advance(60 * 41);
+        clock.advance(60 * 40 + 30);
+        const outcome = await run();
+        expect(outcome).toEqual({ kind: "fresh", secondsLeft: 1170 });
+    });
+
+    it("refreshes once less than the margin (less a minute of delivery jitter) is left", async () => {
+        await run();
+        clock.advance(60 * 42);
         const outcome = await run();
         expect(outcome).toMatchObject({ kind: "refreshed", reason: "near_expiry" });
         expect(oauth.received).toHaveLength(2);
@@ -126,18 +133,36 @@ describe("refreshTokens: deciding", () => {
 });
 
 describe("refreshTokens: the lease", () => {
-    it("leaves the refresh to the holder of a live lease", async () => {
-        store.annotations[annotationKeys.leaseHolder] = "someone-else";
-        store.annotations[annotationKeys.leaseExpiresAt] = new Date(clock.now() + 60_000).toISOString();
+    function leaseHeldBy(holder: string, seconds = 60) {
+        store.annotations[annotationKeys.leaseHolder] = holder;
+        store.annotations[annotationKeys.leaseExpiresAt] = new Date(clock.now() + seconds * 1000).toISOString();
+    }
+
+    it("leaves the refresh to the holder of a live lease when nothing is due (2xx)", async () => {
+        await run();
+        clock.advance(600);
+        leaseHeldBy("someone-else");
+        log.clear();
         const outcome = await run();
         expect(outcome).toEqual({ kind: "lease_busy" });
-        expect(oauth.received).toHaveLength(0);
+        expect(oauth.received).toHaveLength(1);
         expect(store.annotations[annotationKeys.leaseHolder]).toBe("someone-else");
+        expect(log.byEvent("refresh.skipped")[0]).toMatchObject({ severity: "INFO", reason: "lease_busy", redeliver: false });
+    });
+
+    it("asks for redelivery (throws, logging no error) when the lease is busy while a refresh is due", async () => {
+        leaseHeldBy("someone-else");
+        await expect(run()).rejects.toBeInstanceOf(LeaseBusyError);
+        expect(oauth.received).toHaveLength(0);
+        expect(log.byEvent("refresh.skipped")[0]).toMatchObject({ severity: "INFO", reason: "lease_busy", redeliver: true });
+        expect(log.bySeverity("ERROR")).toHaveLength(0);
+        // Once the holder's lease has expired (it crashed), the redelivery refreshes.
+        clock.advance(61);
+        expect((await run()).kind).toBe("refreshed");
     });
 
     it("takes over a lease whose holder crashed (expired)", async () => {
-        store.annotations[annotationKeys.leaseHolder] = "crashed";
-        store.annotations[annotationKeys.leaseExpiresAt] = new Date(clock.now() - 1).toISOString();
+        leaseHeldBy("crashed", -1);
         const outcome = await run();
         expect(outcome.kind).toBe("refreshed");
         expect(state().lease).toBeUndefined();
@@ -146,13 +171,41 @@ describe("refreshTokens: the lease", () => {
     it("backs off when another invocation wins the compare-and-set", async () => {
         const original = store.writeMeta.bind(store);
         store.writeMeta = async (etag, annotations) => {
-            store.bumpEtag(); // someone else wrote between our read and our write
+            leaseHeldBy("the-winner"); // someone else took the lease between our read and our write
+            store.bumpEtag();
             store.writeMeta = original;
             return original(etag, annotations);
         };
-        const outcome = await run();
-        expect(outcome).toEqual({ kind: "lease_busy" });
+        await expect(run()).rejects.toBeInstanceOf(LeaseBusyError);
         expect(oauth.received).toHaveLength(0);
+        expect(store.annotations[annotationKeys.leaseHolder]).toBe("the-winner");
+    });
+
+    it("goes on when its own lease write landed but the answer was lost", async () => {
+        const original = store.writeMeta.bind(store);
+        store.writeMeta = async (etag, annotations) => {
+            store.writeMeta = original;
+            await original(etag, annotations); // the write lands…
+            return null; // …but the client's retry, with the old etag, reports a stale etag
+        };
+        const outcome = await run();
+        expect(outcome.kind).toBe("refreshed");
+        expect(state().lease).toBeUndefined();
+        expect(log.bySeverity("WARNING")).toHaveLength(0);
+    });
+
+    it("releases quietly when the release landed but its answer was lost", async () => {
+        const original = store.writeMeta.bind(store);
+        let n = 0;
+        store.writeMeta = async (etag, annotations) => {
+            n += 1;
+            const written = await original(etag, annotations);
+            return n === 2 ? null : written;
+        };
+        expect((await run()).kind).toBe("refreshed");
+        expect(state().lease).toBeUndefined();
+        expect(state().pair?.refreshVersion).toBe(2);
+        expect(log.bySeverity("WARNING")).toHaveLength(0);
     });
 
     it("keeps foreign annotations", async () => {
@@ -161,15 +214,21 @@ describe("refreshTokens: the lease", () => {
         expect(store.annotations["team"]).toBe("crm");
     });
 
-    it("warns, but still succeeds, when the lease cannot be released", async () => {
+    it("throws a transient error when the lease cannot be written", async () => {
         store.fail("writeMeta", "unavailable", 1);
-        // the first writeMeta (acquire) fails → transient; use a two-step fault instead:
         await expect(run()).rejects.toBeInstanceOf(TransientRefreshError);
+        expect(oauth.received).toHaveLength(0);
+    });
+
+    it("warns, but still succeeds, when the lease was taken over before it was released", async () => {
         const original = store.writeMeta.bind(store);
         let n = 0;
         store.writeMeta = async (etag, annotations) => {
             n += 1;
-            if (n === 2) store.bumpEtag();
+            if (n === 2) {
+                leaseHeldBy("the-next-holder");
+                store.bumpEtag();
+            }
             return original(etag, annotations);
         };
         const outcome = await run();
