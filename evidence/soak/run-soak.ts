@@ -58,7 +58,6 @@ export interface SoakOptions {
 }
 
 export const whatIfs = {
-    "lease-retry": "a lease_busy answer while a refresh is due throws (500), so Eventarc redelivers until the lease is free",
     "short-lease": "the lease lasts 150 s (function timeout 120 s + 30 s) instead of 300 s",
 } as const;
 export type WhatIf = keyof typeof whatIfs;
@@ -348,10 +347,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         observe(false);
     }
 
-    function predictDue(at: number, ignoreLease = false): boolean {
+    function predictDue(at: number): boolean {
         const refresh = emulator.inspect(secretName("refresh"))!;
         const state = parseRefreshState(refresh.annotations);
-        if (!ignoreLease && state.lease && state.lease.expiresAt > at) return false;
+        if (state.lease && state.lease.expiresAt > at) return false;
         const listed = newestEnabled(refresh.versions)?.number;
         const recorded = state.pair?.refreshVersion;
         const newest = listed === undefined || (recorded !== undefined && recorded > listed) ? recorded : listed;
@@ -534,8 +533,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
                 if (delivery.first && plan.storeFaultLastsOneDelivery) emulator.clearFaults();
                 observe(true);
                 for (const result of results) {
-                    const retryBusy = options.whatIf?.includes("lease-retry") && result.kind === "outcome" && result.outcome.kind === "lease_busy" && predictDue(nowMs, true);
-                    if (result.kind === "outcome" && !retryBusy) continue; // 2xx: Eventarc is done with this event
+                    if (result.kind === "outcome") continue; // 2xx: Eventarc is done with this event
                     const backoff = Math.min(redeliveryMaxSeconds, redeliveryMinSeconds * 2 ** delivery.attempt) * 1000;
                     const at = nowMs + backoff;
                     if (at >= to) continue; // the next tick supersedes it
