@@ -7,7 +7,7 @@
 // Anything from another portal, a bad state, missing or malformed fields, or a body over 64 KiB is
 // refused with a 4xx and nothing stored; the WARNING line it logs holds no token.
 import { randomUUID } from "node:crypto";
-import { createBitrix24OAuthClient } from "./adapters/bitrix24-oauth-client";
+import { oauthClientFor } from "./adapters/bitrix24-oauth-client";
 import { pageHeaders, renderPage } from "./adapters/html-page";
 import { createJsonLog } from "./adapters/json-log";
 import { Redactor } from "./adapters/redactor";
@@ -278,14 +278,7 @@ export function createOAuthCallbackHandler(deps: CallbackDependencies = {}) {
             return;
         }
 
-        const oauth = createBitrix24OAuthClient({
-            tokenUrl: config.tokenUrl,
-            clientId: config.clientId,
-            clientSecret: config.clientSecret,
-            responseTimeoutMs: config.oauthResponseTimeoutMs,
-            clock,
-            redactor,
-        });
+        const oauth = oauthClientFor(config, clock, redactor);
         let answer: OAuthResult;
         if (request.kind === "redirect") {
             answer = await oauth.exchangeCode(request.params.code);

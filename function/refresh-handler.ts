@@ -1,7 +1,7 @@
 // The CloudEvent handler: builds the ports from the environment, runs one refresh, and turns
 // the outcome into what Eventarc understands (return = done, throw = redeliver).
 import { randomUUID } from "node:crypto";
-import { createBitrix24OAuthClient } from "./adapters/bitrix24-oauth-client";
+import { oauthClientFor } from "./adapters/bitrix24-oauth-client";
 import { createJsonLog } from "./adapters/json-log";
 import { Redactor } from "./adapters/redactor";
 import { createTokenStoreFactory } from "./adapters/secret-manager-store";
@@ -51,14 +51,7 @@ export function createRefreshTokensHandler(deps: HandlerDependencies = {}) {
         redactor.add(config.clientSecret);
 
         const store = tokenStore(config, redactor);
-        const oauth = createBitrix24OAuthClient({
-            tokenUrl: config.tokenUrl,
-            clientId: config.clientId,
-            clientSecret: config.clientSecret,
-            responseTimeoutMs: config.oauthResponseTimeoutMs,
-            clock,
-            redactor,
-        });
+        const oauth = oauthClientFor(config, clock, redactor);
         await refreshTokens(
             { store, oauth, clock, log },
             {

@@ -81,3 +81,19 @@ export function createBitrix24OAuthClient(options: Bitrix24OAuthClientOptions): 
         },
     };
 }
+
+/** The client for a function's configuration (the refresher's and the callback's share these keys). */
+export function oauthClientFor(
+    config: { tokenUrl: string; clientId: string; clientSecret: string; oauthResponseTimeoutMs: number },
+    clock: Clock,
+    redactor: Redactor,
+): Required<OAuthClient> {
+    return createBitrix24OAuthClient({
+        tokenUrl: config.tokenUrl,
+        clientId: config.clientId,
+        clientSecret: config.clientSecret,
+        responseTimeoutMs: config.oauthResponseTimeoutMs,
+        clock,
+        redactor,
+    });
+}

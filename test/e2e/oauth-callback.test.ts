@@ -11,7 +11,7 @@ import { startSecretManagerEmulator, type SecretManagerEmulator } from "../../lo
 import { freePort, serveFunction, type ServedFunction } from "../../local/serve-function";
 import { defaultSecretNames, ensureSecrets } from "../../local/token-secrets";
 import { expectNoSecrets } from "../helpers/no-secrets";
-import { assertBundleBuilt, bundleDir, projectId, repoRoot } from "../helpers/system";
+import { assertBundleBuilt, bundleDir, functionTestEnv, projectId, repoRoot } from "../helpers/system";
 
 const loopbackGuard = `${repoRoot}/test/helpers/loopback-guard.cjs`;
 const refreshSecret = `projects/${projectId}/secrets/${defaultSecretNames.refresh}`;
@@ -34,16 +34,7 @@ beforeAll(async () => {
     sandbox = await startBitrix24Sandbox({ redirectUri: `http://127.0.0.1:${port}/` });
     client = createSecretManagerClient({ projectId, emulatorHost: emulator.host });
     await ensureSecrets(client, projectId);
-    const env = {
-        PROJECT_ID: projectId,
-        B24_CLIENT_ID: sandbox.clientId,
-        B24_CLIENT_SECRET: sandbox.clientSecret,
-        B24_OAUTH_TOKEN_URL: sandbox.tokenUrl,
-        B24_PORTAL_DOMAIN: sandbox.portalDomain,
-        SECRET_MANAGER_EMULATOR_HOST: emulator.host,
-        OAUTH_RESPONSE_TIMEOUT_SECONDS: "2",
-        STORE_RETRY_BUDGET_SECONDS: "2",
-    };
+    const env = functionTestEnv(sandbox, emulator);
     const options = { dir: bundleDir, target: "oauthCallback", signatureType: "http" as const, nodeOptions: `--require ${loopbackGuard}` };
     [fn, fnWithMember] = await Promise.all([
         serveFunction({ ...options, port, env }),

@@ -42,6 +42,20 @@ export interface TestSystem {
     stop(): Promise<void>;
 }
 
+/** The deployed functions' environment, pointed at the sandbox and the emulator, with short timeouts for tests. */
+export function functionTestEnv(sandbox: Bitrix24Sandbox, emulator: SecretManagerEmulator): Record<string, string> {
+    return {
+        PROJECT_ID: projectId,
+        B24_CLIENT_ID: sandbox.clientId,
+        B24_CLIENT_SECRET: sandbox.clientSecret,
+        B24_OAUTH_TOKEN_URL: sandbox.tokenUrl,
+        B24_PORTAL_DOMAIN: sandbox.portalDomain,
+        SECRET_MANAGER_EMULATOR_HOST: emulator.host,
+        OAUTH_RESPONSE_TIMEOUT_SECONDS: "2",
+        STORE_RETRY_BUDGET_SECONDS: "2",
+    };
+}
+
 export function assertBundleBuilt(): void {
     if (!fs.existsSync(path.join(bundleDir, "index.js"))) {
         throw new Error("dist/function/index.js is missing: run `npm run build` first (`npm test` does)");
@@ -62,14 +76,7 @@ export async function startTestSystem(options: SystemOptions = {}): Promise<Test
         signatureType: "cloudevent",
         nodeOptions: `--require ${loopbackGuardPath}`,
         env: {
-            PROJECT_ID: projectId,
-            B24_CLIENT_ID: sandbox.clientId,
-            B24_CLIENT_SECRET: sandbox.clientSecret,
-            B24_OAUTH_TOKEN_URL: sandbox.tokenUrl,
-            B24_PORTAL_DOMAIN: sandbox.portalDomain,
-            SECRET_MANAGER_EMULATOR_HOST: emulator.host,
-            OAUTH_RESPONSE_TIMEOUT_SECONDS: "2",
-            STORE_RETRY_BUDGET_SECONDS: "2",
+            ...functionTestEnv(sandbox, emulator),
             ...options.env,
         },
     });
