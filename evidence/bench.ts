@@ -2,6 +2,7 @@
 // functions framework, against a no-op function (the floor) and the unbundled refresher. Exit code
 // 0 when every delivery answered 204 with a real refresh, 1 otherwise, 2 on bad input.
 import { parseArgs } from "node:util";
+import { main, UsageError } from "./command";
 import { formatBenchReport } from "./bench/report";
 import { benchDefaults, runBench, validateBenchOptions, type BenchOptions } from "./bench/run-bench";
 
@@ -17,8 +18,6 @@ Options:
   --quiet      no progress lines on stderr
   --help       this text
 `;
-
-class UsageError extends Error {}
 
 export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     let values;
@@ -45,32 +44,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     return options;
 }
 
-async function main(): Promise<number> {
-    let options: BenchOptions | "help";
-    try {
-        options = parseBenchArgs(process.argv.slice(2));
-    } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        process.stderr.write(`bench: ${error.message}\nRun \`npm run bench -- --help\` for the options.\n`);
-        return 2;
-    }
-    if (options === "help") {
-        process.stdout.write(usage);
-        return 0;
-    }
-    const result = await runBench(options);
-    process.stdout.write(formatBenchReport(result) + "\n");
-    return result.failures.length === 0 ? 0 : 1;
-}
-
 if (require.main === module) {
-    main().then(
-        (code) => {
-            process.exitCode = code;
+    main<BenchOptions>({
+        name: "bench",
+        usage,
+        parse: parseBenchArgs,
+        run: async (options) => {
+            const result = await runBench(options);
+            return { report: formatBenchReport(result), ok: result.failures.length === 0 };
         },
-        (error: unknown) => {
-            process.stderr.write(`bench could not run: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-            process.exitCode = 1;
-        },
-    );
+    });
 }

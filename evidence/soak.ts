@@ -1,6 +1,7 @@
 // `npm run soak`: 30 simulated days of the refresher under seeded faults. Prints a table and exits
 // 0 when every invariant holds, 1 when one fails, 2 on bad input.
 import { parseArgs } from "node:util";
+import { main, UsageError } from "./command";
 import { faultCatalogue, faultKinds, type FaultKind } from "./soak/faults";
 import { formatSoakReport } from "./soak/report";
 import { runSoak, soakDefaults, validateSoakOptions, whatIfs, type SoakOptions, type WhatIf } from "./soak/run-soak";
@@ -34,8 +35,6 @@ ${breakModes.map((mode) => `  ${mode.padEnd(24)}   ${breakModeHelp[mode]}`).join
 What-if changes:
 ${Object.entries(whatIfs).map(([name, what]) => `  ${name.padEnd(24)}   ${what}`).join("\n")}
 `;
-
-class UsageError extends Error {}
 
 function number(name: string, raw: string | undefined, fallback: number): number {
     if (raw === undefined) return fallback;
@@ -93,32 +92,14 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
     return options;
 }
 
-async function main(): Promise<number> {
-    let options: SoakOptions | "help";
-    try {
-        options = parseSoakArgs(process.argv.slice(2));
-    } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        process.stderr.write(`soak: ${error.message}\nRun \`npm run soak -- --help\` for the options.\n`);
-        return 2;
-    }
-    if (options === "help") {
-        process.stdout.write(usage);
-        return 0;
-    }
-    const result = await runSoak(options);
-    process.stdout.write(formatSoakReport(result) + "\n");
-    return result.ok ? 0 : 1;
-}
-
 if (require.main === module) {
-    main().then(
-        (code) => {
-            process.exitCode = code;
+    main<SoakOptions>({
+        name: "soak",
+        usage,
+        parse: parseSoakArgs,
+        run: async (options) => {
+            const result = await runSoak(options);
+            return { report: formatSoakReport(result), ok: result.ok };
         },
-        (error: unknown) => {
-            process.stderr.write(`soak could not run: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-            process.exitCode = 1;
-        },
-    );
+    });
 }
