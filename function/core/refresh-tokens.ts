@@ -4,7 +4,8 @@ import { decideRefresh, type RefreshReason } from "./decide-refresh";
 import { permanentFailureMessage, type FixHints, type PermanentFailureCode } from "./failure-messages";
 import type { Clock, Log, OAuthClient, OAuthFailure, TokenKind, TokenStore } from "./ports";
 import { StoreError } from "./ports";
-import { parseRefreshState, withRefreshState, type RefreshState } from "./refresh-state";
+import { acquireLease, releaseLease } from "./lease";
+import { withRefreshState, type RefreshState } from "./refresh-state";
 
 export interface RefreshPorts {
     store: TokenStore;
@@ -106,45 +107,26 @@ export async function refreshTokens(ports: RefreshPorts, settings: RefreshSettin
 }
 
 async function refreshUnderLease(ports: RefreshPorts, settings: RefreshSettings): Promise<RefreshOutcome> {
-    const { store, clock } = ports;
-    const meta = await store.readMeta();
-    const state = parseRefreshState(meta.annotations);
-    const acquiredAt = clock.now();
-    if (state.lease && state.lease.expiresAt > acquiredAt) {
-        return leaseBusy(ports, settings, state, acquiredAt, "Another invocation holds the refresh lease");
-    }
-    let annotations = withRefreshState(meta.annotations, {
-        ...state,
-        lease: { holder: settings.holder, expiresAt: acquiredAt + settings.leaseSeconds * 1000 },
-    });
-    let etag = await store.writeMeta(meta.etag, annotations);
-    if (etag === null) {
-        // A stale etag: someone else wrote first — or our own write landed and only its answer was
-        // lost (the client's retry then carries the old etag). Only a re-read tells them apart.
-        const again = await store.readMeta();
-        const current = parseRefreshState(again.annotations);
-        if (current.lease?.holder !== settings.holder) {
-            return leaseBusy(ports, settings, current, acquiredAt, "Another invocation took the refresh lease first");
-        }
-        etag = again.etag;
-        annotations = again.annotations;
-    }
+    const acquiredAt = ports.clock.now();
+    const lease = await acquireLease(ports.store, settings.holder, settings.leaseSeconds, acquiredAt);
+    if (!lease.acquired) return leaseBusy(ports, settings, lease.state, acquiredAt);
+    const { state, etag } = lease;
 
     let result: UnderLease;
     try {
         result = await whileHoldingLease(ports, settings, state);
     } catch (error) {
-        await releaseLease(ports, settings, etag, annotations, state);
+        await release(ports, settings, etag, lease.annotations, state);
         throw error;
     }
-    annotations = withRefreshState(annotations, result.next);
-    await releaseLease(ports, settings, etag, annotations, result.next);
+    await release(ports, settings, etag, withRefreshState(lease.annotations, result.next), result.next);
     if (result.error) throw result.error;
     return result.outcome!;
 }
 
 /** Leaves the refresh to the lease holder: answered 2xx when nothing is due, redelivered when a refresh is. */
-function leaseBusy(ports: RefreshPorts, settings: RefreshSettings, state: RefreshState, nowMs: number, why: string): RefreshOutcome {
+function leaseBusy(ports: RefreshPorts, settings: RefreshSettings, state: RefreshState, nowMs: number): RefreshOutcome {
+    const why = "Another invocation holds the refresh lease";
     const awaitingHuman = state.failure !== undefined && state.failure.refreshVersion === (state.pair?.refreshVersion ?? 0);
     const due =
         !awaitingHuman &&
@@ -162,21 +144,9 @@ function leaseBusy(ports: RefreshPorts, settings: RefreshSettings, state: Refres
 }
 
 /** Drops the lease and records `next`. Losing the lease by now is survivable: the next tick re-decides. */
-async function releaseLease(
-    ports: RefreshPorts,
-    settings: RefreshSettings,
-    etag: string,
-    annotations: Record<string, string>,
-    next: RefreshState,
-): Promise<void> {
-    const released = withRefreshState(annotations, { ...next, lease: undefined });
+async function release(ports: RefreshPorts, settings: RefreshSettings, etag: string, annotations: Record<string, string>, next: RefreshState) {
     try {
-        if ((await ports.store.writeMeta(etag, released)) !== null) return;
-        // As when acquiring: a stale etag may only mean our own earlier write landed unanswered.
-        const again = await ports.store.readMeta();
-        const holder = parseRefreshState(again.annotations).lease?.holder;
-        if (holder === settings.holder && (await ports.store.writeMeta(again.etag, released)) !== null) return;
-        if (holder === undefined) return; // our release itself landed; only its answer was lost
+        if (await releaseLease(ports.store, settings.holder, etag, annotations, next)) return;
         ports.log.write({
             severity: "WARNING",
             event: "refresh.warning",

@@ -4,6 +4,7 @@
 // failure). Pure: everything goes through the TokenStore port.
 import { authorizationAnnotationKeys, type AuthorizationVia } from "./authorization";
 import type { Clock, IssuedTokens, TokenStore } from "./ports";
+import { acquireLease, releaseLease } from "./lease";
 import { StoreError } from "./ports";
 import { parseRefreshState, withRefreshState } from "./refresh-state";
 
@@ -68,16 +69,11 @@ export async function storeAuthorizedTokens(ports: StoreAuthorizationPorts, inpu
     let leaseAnnotations: Record<string, string> = {};
     const waitUntil = clock.now() + input.leaseWaitMs;
     for (;;) {
-        const meta = await store.readMeta();
-        const state = parseRefreshState(meta.annotations);
-        const now = clock.now();
-        if (!state.lease || state.lease.expiresAt <= now || state.lease.holder === input.holder) {
-            leaseAnnotations = withRefreshState(meta.annotations, {
-                ...state,
-                lease: { holder: input.holder, expiresAt: now + input.leaseSeconds * 1000 },
-            });
-            leaseEtag = await store.writeMeta(meta.etag, leaseAnnotations);
-            if (leaseEtag !== null) break;
+        const lease = await acquireLease(store, input.holder, input.leaseSeconds, clock.now());
+        if (lease.acquired) {
+            leaseEtag = lease.etag;
+            leaseAnnotations = lease.annotations;
+            break;
         }
         if (clock.now() >= waitUntil) {
             warnings.push(
@@ -93,7 +89,7 @@ export async function storeAuthorizedTokens(ports: StoreAuthorizationPorts, inpu
     try {
         refreshVersion = await store.addVersion("refresh", refreshToken);
     } catch (error) {
-        if (leaseEtag !== null) await releaseQuietly(store, leaseEtag, leaseAnnotations);
+        if (leaseEtag !== null) await releaseQuietly(store, input.holder, leaseEtag, leaseAnnotations);
         throw error;
     }
 
@@ -146,16 +142,15 @@ export async function storeAuthorizedTokens(ports: StoreAuthorizationPorts, inpu
     }
     if (!recorded) {
         warnings.push("the pair was not recorded on the refresh-token secret; the refresher refreshes from the new token at its next tick");
-        if (leaseEtag !== null) await releaseQuietly(store, leaseEtag, leaseAnnotations);
+        if (leaseEtag !== null) await releaseQuietly(store, input.holder, leaseEtag, leaseAnnotations);
     }
 
     return { refreshVersion, accessVersion, expiresAtMs, leaseHeld: leaseEtag !== null, recorded, warnings };
 }
 
-async function releaseQuietly(store: TokenStore, etag: string, annotations: Record<string, string>): Promise<void> {
+async function releaseQuietly(store: TokenStore, holder: string, etag: string, annotations: Record<string, string>): Promise<void> {
     try {
-        const state = parseRefreshState(annotations);
-        await store.writeMeta(etag, withRefreshState(annotations, { ...state, lease: undefined }));
+        await releaseLease(store, holder, etag, annotations, parseRefreshState(annotations));
     } catch {
         // The lease expires by itself.
     }
